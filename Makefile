@@ -1,0 +1,39 @@
+# The two commands of the README. Both set everything up on a fresh machine with Python 3.11.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test train bench clean chromium screenshots
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch is pinned and installed first: the machine's CPU build, not a multi-GB CUDA one.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "torch==2.13.0"
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/kefu serve --host $(HOST) --port $(PORT)
+
+train: $(STAMP)
+	$(BIN)/kefu train
+
+# The browser tests drive Debian's chromium (Playwright never downloads a browser here).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
+
+test: $(STAMP) chromium
+	$(BIN)/python -m pytest -q
+
+# Regenerate docs/widget.png and docs/console.png from the browser story.
+screenshots: $(STAMP) chromium
+	KEFU_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/browser -k story
+
+clean:
+	rm -rf $(VENV) .pytest_cache
