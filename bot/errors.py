@@ -1,0 +1,31 @@
+"""One error tree for the core; api/ maps it to HTTP once, the CLI to exit codes."""
+
+from __future__ import annotations
+
+
+class KefuError(Exception):
+    """Base class of every error the core raises on purpose."""
+
+
+class KnowledgeBaseError(ValueError, KefuError):
+    """The FAQ data or the shop config is malformed; the message names file and entry."""
+
+
+class ModelNotFoundError(KefuError):
+    """No trained model where one was expected; run 'kefu train'."""
+
+
+class IncompatibleModelError(KefuError):
+    """A model artefact does not match this code, its libraries or its checksum."""
+
+
+class InvalidInputError(ValueError, KefuError):
+    """A message the bot cannot take (empty, too long, wrong type)."""
+
+
+class NotFoundError(KefuError):
+    """A session, handoff or other record does not exist."""
+
+
+class ConflictError(KefuError):
+    """The record is not in a state that allows the action (e.g. claimed twice)."""

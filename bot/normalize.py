@@ -1,0 +1,64 @@
+"""Text normalisation: the one canonical form every later step sees.
+
+Traditional -> simplified (OpenCC, Taiwan phrases included), full-width -> half-width
+(NFKC), lower case, repeated punctuation folded, emoji mapped to a word when they carry
+meaning (anger, thanks) and dropped otherwise, control characters and lone surrogates removed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+import opencc
+
+# Emoji that carry meaning for routing become words; other symbols are dropped.
+_EMOJI_WORDS = {
+    "😡": " 生气 ", "🤬": " 生气 ", "😠": " 生气 ", "💢": " 生气 ", "👿": " 生气 ",
+    "😤": " 生气 ", "🙏": " 谢谢 ", "👍": " 好的 ", "👌": " 好的 ", "😭": " 难过 ",
+    "💔": " 难过 ", "👋": " 你好 ",
+}
+# Fixes OpenCC leaves: Taiwan/HK usage and common variant forms.
+_PHRASE_FIXES = {"甚么": "什么", "甚麽": "什么", "什麽": "什么", "麽": "么", "著": "着", "裡": "里"}
+_REPEATED_PUNCT = re.compile(r"([!?.,~…。，！？、~\-_=*#])\1+")
+_SPACES = re.compile(r"\s+")
+_PHRASE_RE = re.compile("|".join(map(re.escape, _PHRASE_FIXES)))
+
+
+@lru_cache(maxsize=1)
+def _converter() -> opencc.OpenCC:
+    return opencc.OpenCC("tw2sp")
+
+
+def _drop_char(ch: str) -> str:
+    """Map one character: keep letters, digits, CJK and punctuation; drop the rest."""
+    if ch in _EMOJI_WORDS:
+        return _EMOJI_WORDS[ch]
+    cat = unicodedata.category(ch)
+    if cat in ("Cc", "Cf", "Cs", "Co", "Cn"):
+        return " " if ch in "\t\n\r" else ""
+    if cat in ("So", "Sk", "Mn", "Me"):  # emoji, modifiers, variation selectors
+        return ""
+    return ch
+
+
+def normalize(text: str) -> str:
+    """Return the canonical form of a shopper message (may be empty)."""
+    text = text.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(text) else text
+    text = "".join(_drop_char(ch) for ch in text)
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = _converter().convert(text)
+    text = _PHRASE_RE.sub(lambda m: _PHRASE_FIXES[m.group(0)], text)
+    text = text.replace("。", "。").replace("...", "…")
+    text = _REPEATED_PUNCT.sub(r"\1", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def normalize_batch(texts: list[str]) -> list[str]:
+    """Normalise many texts (a picklable pipeline step)."""
+    return [normalize(t) for t in texts]
+
+
+def _has_surrogate(text: str) -> bool:
+    return any("\ud800" <= ch <= "\udfff" for ch in text)

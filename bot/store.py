@@ -1,0 +1,270 @@
+"""Persistence through SQLAlchemy: sessions, messages, handoffs and agents' labels.
+
+SQLite (a file, WAL mode) by default; PostgreSQL by setting the URL. Every write commits
+before it returns, so whatever the caller acknowledges is on disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event, func,
+                        select, text, update)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from bot.errors import ConflictError, KefuError, NotFoundError
+
+
+class StoreUnavailableError(KefuError):
+    """The database cannot be reached; the caller should answer 503 and retry later."""
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_token() -> str:
+    """An unguessable session id (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ChatSession(Base):
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    mode: Mapped[str] = mapped_column(String(16), default="bot")  # bot | human
+    fallbacks: Mapped[int] = mapped_column(Integer, default=0)
+    last_intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # shopper | bot | agent | system
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    author: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Handoff(Base):
+    __tablename__ = "handoffs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="waiting")
+    reason: Mapped[str] = mapped_column(String(32))
+    intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    guesses: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    last_message: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the message that was handed off
+    agent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    label: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    assigned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+OPEN_STATUSES = ("waiting", "assigned")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the URL; SQLite gets WAL, a busy timeout and foreign keys."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn: Any, _record: Any) -> None:
+            cur = conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process in WAL mode
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class Store:
+    """All reads and writes of conversations; each method is one committed transaction."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def create_schema(self) -> None:
+        """Bring the schema to the newest migration (bot/migrations), creating it on first start.
+
+        On PostgreSQL an advisory lock keeps two starting servers from migrating at once.
+        """
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+        try:
+            with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(724157)"))
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            raise StoreUnavailableError(f"database unavailable: {exc.orig}") from None
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def tx(self) -> Iterator[Session]:
+        try:
+            with self._sessions.begin() as s:
+                yield s
+        except OperationalError as exc:
+            raise StoreUnavailableError(f"database unavailable: {exc.orig}") from None
+
+    def ping(self) -> bool:
+        try:
+            with self.tx() as s:
+                s.execute(select(1))
+            return True
+        except StoreUnavailableError:
+            return False
+
+    # -- sessions and messages -------------------------------------------------------------
+    def open_session(self, session_id: str | None) -> ChatSession:
+        with self.tx() as s:
+            if session_id is None:
+                chat = ChatSession(id=new_token())
+                s.add(chat)
+                return chat
+            chat = s.get(ChatSession, session_id)
+            if chat is None:
+                raise NotFoundError("会话不存在或已过期，请刷新页面重新开始")
+            return chat
+
+    def get_session(self, session_id: str) -> ChatSession:
+        with self.tx() as s:
+            chat = s.get(ChatSession, session_id)
+            if chat is None:
+                raise NotFoundError("会话不存在或已过期，请刷新页面重新开始")
+            return chat
+
+    def add_message(self, session_id: str, role: str, text: str, **fields: Any) -> Message:
+        with self.tx() as s:
+            msg = Message(session_id=session_id, role=role, text=text, **fields)
+            s.add(msg)
+            s.execute(update(ChatSession).where(ChatSession.id == session_id).values(updated_at=utcnow()))
+            s.flush()
+            return msg
+
+    def set_state(self, session_id: str, **values: Any) -> None:
+        with self.tx() as s:
+            s.execute(update(ChatSession).where(ChatSession.id == session_id).values(**values))
+
+    def messages(self, session_id: str, after: int = 0, limit: int = 500) -> list[Message]:
+        with self.tx() as s:
+            rows = s.scalars(select(Message).where(Message.session_id == session_id, Message.id > after)
+                             .order_by(Message.id).limit(limit))
+            return list(rows)
+
+    def last_text(self, session_id: str, role: str = "shopper") -> str | None:
+        """The newest message of one role in a session (for follow-up questions)."""
+        with self.tx() as s:
+            return s.scalar(select(Message.text).where(Message.session_id == session_id, Message.role == role)
+                            .order_by(Message.id.desc()).limit(1))
+
+    def count_messages(self) -> int:
+        with self.tx() as s:
+            return int(s.scalar(select(func.count(Message.id))) or 0)
+
+    # -- handoffs ---------------------------------------------------------------------------
+    def create_handoff(self, session_id: str, *, reason: str, intent: str | None, guesses: list[dict[str, Any]],
+                       last_message: str, message_id: int | None) -> Handoff:
+        with self.tx() as s:
+            h = Handoff(session_id=session_id, reason=reason, intent=intent, guesses=guesses,
+                        last_message=last_message, message_id=message_id)
+            s.add(h)
+            s.execute(update(ChatSession).where(ChatSession.id == session_id).values(mode="human", fallbacks=0))
+            s.flush()
+            return h
+
+    def open_handoff(self, session_id: str) -> Handoff | None:
+        with self.tx() as s:
+            return s.scalars(select(Handoff).where(Handoff.session_id == session_id,
+                                                   Handoff.status.in_(OPEN_STATUSES))
+                             .order_by(Handoff.id.desc()).limit(1)).first()
+
+    def get_handoff(self, handoff_id: int) -> Handoff:
+        with self.tx() as s:
+            h = s.get(Handoff, handoff_id)
+            if h is None:
+                raise NotFoundError(f"handoff {handoff_id} not found")
+            return h
+
+    def list_handoffs(self, status: str | None = None, limit: int = 200) -> list[Handoff]:
+        with self.tx() as s:
+            q = select(Handoff).order_by(Handoff.created_at, Handoff.id).limit(limit)
+            if status:
+                q = q.where(Handoff.status == status)
+            return list(s.scalars(q))
+
+    def queue_position(self, handoff_id: int) -> int:
+        """1-based place among waiting handoffs (0 when it is no longer waiting)."""
+        with self.tx() as s:
+            h = s.get(Handoff, handoff_id)
+            if h is None or h.status != "waiting":
+                return 0
+            ahead = s.scalar(select(func.count(Handoff.id)).where(Handoff.status == "waiting", Handoff.id < h.id))
+            return int(ahead or 0) + 1
+
+    def claim(self, handoff_id: int, agent: str) -> Handoff:
+        """waiting -> assigned; a conditional UPDATE so two agents cannot both claim it."""
+        with self.tx() as s:
+            done = s.execute(update(Handoff).where(Handoff.id == handoff_id, Handoff.status == "waiting")
+                             .values(status="assigned", agent=agent, assigned_at=utcnow()))
+            if done.rowcount != 1:
+                h = s.get(Handoff, handoff_id)
+                if h is None:
+                    raise NotFoundError(f"handoff {handoff_id} not found")
+                raise ConflictError(f"handoff {handoff_id} is already {h.status}" +
+                                    (f" by {h.agent}" if h.agent else ""))
+            return s.get(Handoff, handoff_id)  # type: ignore[return-value]
+
+    def resolve(self, handoff_id: int, agent: str, label: str | None, note: str | None,
+                status: str = "resolved") -> Handoff:
+        with self.tx() as s:
+            h = s.get(Handoff, handoff_id, with_for_update=True)
+            if h is None:
+                raise NotFoundError(f"handoff {handoff_id} not found")
+            if h.status not in OPEN_STATUSES:
+                raise ConflictError(f"handoff {handoff_id} is already {h.status}")
+            if h.status == "assigned" and h.agent != agent:
+                raise ConflictError(f"handoff {handoff_id} is assigned to {h.agent}")
+            h.status, h.label, h.note, h.resolved_at = status, label, note, utcnow()
+            h.agent = h.agent or agent
+            s.execute(update(ChatSession).where(ChatSession.id == h.session_id).values(mode="bot", fallbacks=0))
+            return h
+
+    def labelled(self) -> list[tuple[str, str, dt.datetime]]:
+        """(shopper text, label, resolved time) of every resolved handoff with a label."""
+        with self.tx() as s:
+            rows = s.execute(select(Message.text, Handoff.label, Handoff.resolved_at)
+                             .join(Message, Message.id == Handoff.message_id)
+                             .where(Handoff.label.is_not(None)).order_by(Handoff.id))
+            return [(r[0], r[1], r[2]) for r in rows]
