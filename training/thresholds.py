@@ -1,0 +1,93 @@
+"""Choose the policy's thresholds from out-of-fold probabilities (a risk-coverage curve).
+
+The simulation follows bot.policy.decide: hand off when the human entries together reach
+`human`; answer when the best FAQ entry reaches `answer` and leads the runner-up by `margin`;
+offer the top three FAQ entries as quick replies when together they reach `suggest`; otherwise
+ask to rephrase (which, for a lone message, counts as a handoff).
+
+Risk is the share of answered messages whose answer is wrong (a wrong FAQ entry, or an answer
+to a message that needed a person); coverage is the share of FAQ messages answered. The chosen
+point keeps risk at or under the target and the recall of human messages at or above
+MIN_HUMAN_RECALL; among those it answers the most FAQ messages, then keeps the most with the
+bot (answered, or offered the right entry among quick replies). Floors stop thin data from making the bot reckless.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+ANSWER_GRID = np.round(np.arange(0.40, 0.96, 0.05), 2)
+MARGIN_GRID = (0.05, 0.1, 0.15, 0.2)
+HUMAN_GRID = np.round(np.arange(0.30, 0.71, 0.1), 2)
+SUGGEST_GRID = (0.5, 0.6, 0.7, 0.8, 0.9)
+MIN_HUMAN_RECALL = 0.92
+MIN_SUGGEST_PRECISION = 0.9  # quick replies must usually contain what the shopper meant
+SUGGEST_K = 3
+
+
+class _Rows:
+    """Per-row quantities the grid reuses."""
+
+    def __init__(self, labels: list[str], probs: np.ndarray, classes: list[str]) -> None:
+        is_human_col = np.array([c.startswith("human.") for c in classes])
+        self.gold_human = np.array([lab.startswith("human.") for lab in labels])
+        self.p_human = probs[:, is_human_col].sum(1)
+        faq_probs = np.where(is_human_col[None, :], -1.0, probs)
+        order = np.argsort(-faq_probs, axis=1)
+        rows = np.arange(len(labels))
+        self.best = faq_probs[rows, order[:, 0]]
+        self.second = faq_probs[rows, order[:, 1]]
+        self.topk = np.clip(faq_probs[rows[:, None], order[:, :SUGGEST_K]], 0, None).sum(1)
+        names = np.array(classes)
+        gold = np.array(labels)
+        self.best_ok = names[order[:, 0]] == gold
+        self.topk_ok = (names[order[:, :SUGGEST_K]] == gold[:, None]).any(1)
+        self.n_faq = max(int((~self.gold_human).sum()), 1)
+        self.n_human = max(int(self.gold_human.sum()), 1)
+
+
+def _point(r: _Rows, answer: float, margin: float, human: float, suggest: float) -> dict[str, float]:
+    handoff = r.p_human >= human
+    answered = ~handoff & (r.best >= answer) & (r.best - r.second >= margin)
+    suggested = ~handoff & ~answered & (r.topk >= suggest)
+    kept_by_bot = answered | suggested
+    wrong = answered & (r.gold_human | ~r.best_ok)
+    faq = ~r.gold_human
+    return {
+        "answer": float(answer), "margin": float(margin), "human": float(human), "suggest": float(suggest),
+        "coverage": float((answered & faq).sum() / r.n_faq),
+        "risk": float(wrong.sum() / max(int(answered.sum()), 1)),
+        "human_recall": float((~kept_by_bot & r.gold_human).sum() / r.n_human),
+        "faq_handoff": float((~kept_by_bot & faq).sum() / r.n_faq),
+        "suggested": float((suggested & faq).sum() / r.n_faq),
+        "suggest_precision": float((suggested & r.topk_ok & faq).sum() / max(int(suggested.sum()), 1)),
+        "kept": float(((answered & r.best_ok) | (suggested & r.topk_ok))[faq].sum() / r.n_faq),
+    }
+
+
+def simulate(labels: list[str], probs: np.ndarray, classes: list[str], answer: float, margin: float,
+             human: float, suggest: float = 1.01) -> dict[str, float]:
+    """The policy's rates on every row for one set of thresholds."""
+    return _point(_Rows(labels, probs, classes), answer, margin, human, suggest)
+
+
+def choose_thresholds(labels: list[str], probs: np.ndarray, classes: list[str], *,
+                      target_risk: float = 0.02) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """Return the chosen thresholds and the risk-coverage curve behind them."""
+    rows = _Rows(labels, probs, classes)
+    points = [_point(rows, a, m, h, s) for a in ANSWER_GRID for m in MARGIN_GRID
+              for h in HUMAN_GRID for s in SUGGEST_GRID]
+    ok = [p for p in points if p["risk"] <= target_risk and p["human_recall"] >= MIN_HUMAN_RECALL
+          and (p["suggested"] == 0 or p["suggest_precision"] >= MIN_SUGGEST_PRECISION)]
+    if not ok:  # the data cannot meet the target: prefer safety (lowest risk, then recall)
+        ok = sorted(points, key=lambda p: (round(p["risk"], 3), -p["human_recall"]))[:1]
+    # Most answers first (quick replies are a second best), then most FAQ messages kept with the
+    # bot, then the stricter thresholds.
+    best = max(ok, key=lambda p: (round(p["coverage"], 2), round(p["kept"], 3), p["answer"], p["suggest"]))
+    chosen = {k: best[k] for k in ("answer", "margin", "human", "suggest")}
+    # The answer threshold's risk-coverage curve at the chosen margin and human threshold
+    # (quick replies change neither risk nor coverage).
+    curve = [_point(rows, a, best["margin"], best["human"], 1.01) for a in ANSWER_GRID]
+    return chosen, curve

