@@ -1,0 +1,115 @@
+"""Assemble the FastAPI app: load the bot and the store once, mount routers and pages."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api import errors, middleware
+from api.routes import admin, chat, handoffs, health, pages, widget
+from bot import __version__
+from bot.config import Settings, get_settings
+from bot.conversation import Conversations
+from bot.engine import Bot
+from bot.errors import KefuError
+from bot.events import EventBus, RedisEventBus
+from bot.loader import load_bot
+from bot.store import Store
+from bot.webhook import WebhookNotifier
+
+log = logging.getLogger(__name__)
+
+
+class BotHolder:
+    """The bot in service. A new model is loaded and verified aside, then swapped in with one
+    assignment, so requests in flight finish on the model they started with."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self.bot: Bot = self._load(None)
+
+    def __call__(self) -> Bot:
+        return self.bot
+
+    def _load(self, version: str | None) -> Bot:
+        s = self.settings
+        return load_bot(s.data_dir, s.models_dir, embedder=s.embedder, overrides=s.policy.model_dump(),
+                        version=version)
+
+    def reload(self, version: str | None = None) -> str:
+        """Swap in `version` (default: models/CURRENT); raise and keep the old bot if it fails."""
+        with self._lock:
+            bot = self._load(version)
+            self.bot = bot
+        log.info("model %s in service", bot.model.version)
+        return bot.model.version
+
+    def rollback(self) -> str:
+        from training.train import rollback
+
+        with self._lock:
+            version = rollback(self.settings.models_dir)
+        return self.reload(version)
+
+
+def _on_sighup(holder: BotHolder) -> None:
+    """`kill -HUP <pid>` reloads models/CURRENT without a restart."""
+
+    def handler() -> None:
+        loop.run_in_executor(None, _safe_reload, holder)
+
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, handler)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests) or no signals
+        pass
+
+
+def _safe_reload(holder: BotHolder) -> None:
+    try:
+        holder.reload()
+    except KefuError as exc:
+        log.error("model reload refused, still serving %s: %s", holder.bot.model.version, exc)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        holder = await asyncio.to_thread(BotHolder, settings)
+        _on_sighup(holder)
+        store = Store(settings.database_url)
+        store.create_schema()
+        app.state.settings = settings
+        app.state.bot = holder
+        notifier = (WebhookNotifier(settings.webhook_url, settings.webhook_secret)
+                    if settings.webhook_url else None)
+        events = RedisEventBus(settings.redis_url, settings.redis_prefix) if settings.redis_url else EventBus()
+        app.state.conversations = Conversations(holder, store, events, notify=notifier.notify if notifier else None)
+        yield
+        events.close()
+        if notifier is not None:
+            notifier.close()
+        store.close()
+
+    app = FastAPI(title="kefu", version=__version__, lifespan=lifespan,
+                  description="Customer-service bot for Chinese online shops: FAQ answers or a human agent.")
+    errors.install(app)
+    middleware.install(app, settings)
+    app.include_router(health.router)
+    app.include_router(chat.router)
+    app.include_router(handoffs.router)
+    app.include_router(admin.router)
+    app.include_router(widget.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    return app

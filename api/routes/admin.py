@@ -1,0 +1,51 @@
+"""The operator's side: which model serves, reload a new one, roll back. Needs the admin token."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from api.deps import _agent_for, get_app_settings
+from api.schemas import ErrorOut
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses={
+    401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 409: {"model": ErrorOut}})
+_bearer = HTTPBearer(auto_error=False)
+
+
+def require_admin(request: Request,
+                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    token = get_app_settings(request).admin_token
+    if creds is None:
+        raise HTTPException(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
+    if not token or _agent_for(creds.credentials, {token: "admin"}) is None:
+        raise HTTPException(403, "invalid admin token")
+
+
+class ReloadIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: StrictStr | None = Field(None, max_length=100, description="a folder in models/; default CURRENT")
+
+
+@router.get("/model", dependencies=[Depends(require_admin)])
+def model(request: Request) -> Any:
+    """The model in service: version, embedder, thresholds, metrics."""
+    m = request.app.state.bot().model
+    return {"version": m.version, "embedder": m.metadata.get("embedder"), "thresholds": m.metadata.get("thresholds"),
+            "previous": m.metadata.get("previous"), "metrics": m.metadata.get("metrics", {}).get("heldout")}
+
+
+@router.post("/model/reload", dependencies=[Depends(require_admin)])
+def reload(request: Request, body: ReloadIn | None = None) -> Any:
+    """Load and verify a model, then swap it in atomically; on failure the old one keeps serving."""
+    version = request.app.state.bot.reload(body.version if body else None)
+    return {"version": version}
+
+
+@router.post("/model/rollback", dependencies=[Depends(require_admin)])
+def rollback(request: Request) -> Any:
+    """Serve the previous model again (and make it current on disk)."""
+    return {"version": request.app.state.bot.rollback()}

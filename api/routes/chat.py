@@ -1,0 +1,50 @@
+"""The shopper's side: chat, history and the event stream of one session."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sse_starlette.sse import EventSourceResponse
+
+from api.deps import ConversationsDep, check_session_rate
+from api.schemas import ChatReply, ChatRequest, ErrorOut, MessagesOut
+
+router = APIRouter(prefix="/v1/chat", tags=["chat"],
+                   responses={422: {"model": ErrorOut}, 404: {"model": ErrorOut}, 429: {"model": ErrorOut},
+                              503: {"model": ErrorOut}})
+
+
+@router.post("", response_model=ChatReply)
+def chat(body: ChatRequest, conv: ConversationsDep, request: Request) -> Any:
+    """Send one message; the reply comes from the bot, or says a person is coming."""
+    check_session_rate(request, body.session_id)
+    out = conv.chat(body.session_id, body.message)
+    return ChatReply(session_id=out.session_id, route=out.route, intent=out.intent,
+                     confidence=round(out.confidence, 4), reply=out.reply, handoff=out.handoff,
+                     suggestions=out.suggestions, reason=out.reason, message_id=out.message_id)
+
+
+@router.get("/{session_id}/messages", response_model=MessagesOut)
+def messages(session_id: str, conv: ConversationsDep,
+             after: Annotated[int, Query(ge=0, description="only messages with a larger id")] = 0) -> Any:
+    """The conversation so far (or since message `after`), for reloads and polling."""
+    return {"session_id": session_id, "messages": conv.history(session_id, after)}
+
+
+@router.get("/{session_id}/events")
+async def events(session_id: str, conv: ConversationsDep) -> EventSourceResponse:
+    """Server-sent events: every new message in this session (agents' replies included)."""
+    await asyncio.to_thread(conv.store.get_session, session_id)  # 404 for unknown sessions
+
+    async def stream() -> AsyncIterator[dict[str, str]]:
+        async with conv.events.subscribe(f"session:{session_id}") as queue:
+            yield {"event": "ready", "data": "{}"}
+            while True:
+                event = await queue.get()
+                yield {"event": event["type"], "data": json.dumps(event, ensure_ascii=False)}
+
+    return EventSourceResponse(stream(), ping=15)
