@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot import knowledge
+from bot.errors import KnowledgeBaseError
+from tests.conftest import CATALOGUE, DATA
+
+FORBIDDEN = ("我不知道", "不行", "那不是我的工作", "你找别人吧")
+
+
+def test_every_catalogue_id_has_an_answer_and_examples(kb: knowledge.KnowledgeBase) -> None:
+    assert set(CATALOGUE) <= set(kb.entries)
+    for intent in CATALOGUE:
+        answer = kb.answer(intent)
+        assert answer and "{" not in answer, intent
+        assert len(kb.entries[intent].examples) >= 25, intent
+
+
+def test_answers_speak_in_the_shops_voice(kb: knowledge.KnowledgeBase) -> None:
+    for intent in CATALOGUE:
+        answer = kb.answer(intent)
+        assert "亲" in answer, intent
+        assert not any(p in answer for p in FORBIDDEN), intent
+
+
+def test_examples_include_traditional_characters(kb: knowledge.KnowledgeBase) -> None:
+    texts, _ = kb.training_pairs()
+    traditional = [t for t in texts if any(ch in t for ch in "麼貨運發嗎這個們碼費還")]
+    assert len(traditional) >= 0.1 * len(texts)
+
+
+def test_answers_are_filled_from_the_shop_config(tmp_path: Path) -> None:
+    # Given a shop that changes its cut-off time
+    data = tmp_path / "faq"
+    shutil.copytree(DATA, data)
+    shop = yaml.safe_load((data / "shop.yml").read_text(encoding="utf-8"))
+    shop["shipping"]["cutoff_time"] = "17:45"
+    (data / "shop.yml").write_text(yaml.safe_dump(shop, allow_unicode=True), encoding="utf-8")
+    # When the knowledge base is loaded
+    kb = knowledge.load(data)
+    # Then the answer says the new value
+    assert "17:45" in kb.answer("shipping.when")
+
+
+def test_unknown_placeholder_names_the_problem(tmp_path: Path) -> None:
+    data = tmp_path / "faq"
+    data.mkdir()
+    shutil.copy(DATA / "shop.yml", data / "shop.yml")
+    (data / "x.yml").write_text("- intent: a.b\n  answer: 亲，{shipping.nope}\n  examples: |\n    - 你好\n",
+                                encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match="shipping.nope|nope"):
+        knowledge.load(data)
+
+
+def test_malformed_yaml_names_the_file(tmp_path: Path) -> None:
+    data = tmp_path / "faq"
+    data.mkdir()
+    shutil.copy(DATA / "shop.yml", data / "shop.yml")
+    (data / "broken.yml").write_text("- intent: a.b\n  answer: [unclosed\n", encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match="broken.yml"):
+        knowledge.load(data)
+
+
+def test_entry_without_answer_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "faq"
+    data.mkdir()
+    shutil.copy(DATA / "shop.yml", data / "shop.yml")
+    (data / "x.yml").write_text("- intent: a.b\n  examples: |\n    - 你好\n", encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match="x.yml: entry 1"):
+        knowledge.load(data)

