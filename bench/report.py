@@ -1,0 +1,191 @@
+"""Write the results: results.json (everything), results.md (short tables), latency.png (latency against load)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _f(x: Any, nd: int = 2) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return f"{x:.{nd}f}"
+    return str(x)
+
+
+def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(_f(c) for c in r) + " |" for r in rows]
+    return out + [""]
+
+
+def markdown(res: dict[str, Any]) -> str:
+    m = res.get("meta", {})
+    mach, data = m.get("machine", {}), m.get("data", {})
+    lines = [f"# kefu benchmark{' (quick)' if m.get('quick') else ''}", "",
+             f"{m.get('started', '')}, {mach.get('cpu', '?')}, {mach.get('cores', '?')} cores, Python "
+             f"{mach.get('python', '?')}; data: {data.get('entries', '?')} entries, {data.get('examples', '?')} "
+             f"examples; whole run {m.get('total_s', '?')} s.", ""]
+    ip = res.get("inprocess")
+    if ip and "embedders" in ip:
+        lines += ["## Classifier in process (Bot.reply, one message at a time)", "",
+                  f"{ip['messages']} messages x {ip['passes']} passes; {ip['vector_cache']}.", ""]
+        seg = ip["segmentation"]
+        rows = [[f"{name}{' (default)' if r.get('default') else ''}", r["p50_ms"], r["p99_ms"], r["msgs_per_s"],
+                 r["cached"]["p50_ms"], r["ratio_to_segmentation"]["p50"], r.get("ratio_to_none", {}).get("p50")]
+                for name, r in ip["embedders"].items()]
+        rows.append(["jieba alone: cut(normalize(t))", seg["p50_ms"], seg["p99_ms"], seg["msgs_per_s"], None, 1.0,
+                     None])
+        lines += _table(["embedder", "p50 ms", "p99 ms", "msg/s", "p50 ms, cache warm", "x jieba (p50)",
+                         "x none (p50)"], rows)
+        stages = sorted({k for r in ip["embedders"].values() for k in r["breakdown_ms"]})
+        lines += ["Mean ms per message, each stage timed alone (`pipe.*` are the model's steps; "
+                  "`rank_calls_per_reply` counts classifier calls per reply):", ""]
+        lines += _table(["stage", *ip["embedders"]], [[s, *[r["breakdown_ms"].get(s) for r in ip["embedders"].values()]]
+                                                      for s in stages])
+        layers = ip.get("chat_layers")
+        if layers:
+            lines += ["One chat turn in process, without HTTP (default embedder, a new session per message):", ""]
+            lines += _table(["layer", "p50 ms", "p99 ms", "mean ms", "transactions", "statements"],
+                            [[k.replace("_", " "), v["p50_ms"], v["p99_ms"], v["mean_ms"],
+                              v.get("transactions_per_chat"), v.get("statements_per_chat")]
+                             for k, v in layers.items()])
+        for note in ip.get("notes", []):
+            lines += [f"- {note}"]
+        if ip.get("notes"):
+            lines.append("")
+    for key in ("http_sqlite", "http_postgres"):
+        h = res.get(key)
+        if not h:
+            continue
+        if "error" in h or "skipped" in h:
+            lines += [f"## HTTP, {key[5:]}", "", f"{h.get('error') or h.get('skipped')}", ""]
+            continue
+        lines += [f"## HTTP, {h['database']} (wrk, {h['seconds_per_level']} s per level, embedder {h['embedder']})", ""]
+        rows = []
+        for lv, ch in zip(h["livez"], h["chat"], strict=True):
+            rows.append([lv["connections"], lv["rps"], lv["p50_ms"], lv["p99_ms"], ch["rps"], ch["p50_ms"],
+                         ch["p99_ms"], round(lv["rps"] / ch["rps"], 1) if ch["rps"] else None,
+                         ", ".join(f"{k} {v}" for k, v in {**lv["errors"], **ch["errors"]}.items()) or ""])
+        lines += _table(["conns", "livez req/s", "livez p50 ms", "livez p99 ms", "chat req/s", "chat p50 ms",
+                         "chat p99 ms", "livez/chat req/s", "errors"], rows)
+        s, hs = h["saturation_rps"], h["half_saturation"]
+        a = hs["chat_at_half_chat_saturation"]
+        b = hs["chat_at_half_livez_saturation"]
+        c = hs["livez_at_half_livez_saturation"]
+        lines += [f"- saturation: livez {s['livez']} req/s, chat {s['chat']} req/s (ratio {s['livez_over_chat']}); "
+                  f"at 1 connection chat p50 is {h['c1_p50_ms']['chat_over_livez']}x livez's.",
+                  f"- chat p99 at half its own saturation ({a['rate']} req/s, fixed rate): "
+                  f"{_f(a['fixed_rate']['p99_ms'])} ms (closest wrk level: "
+                  f"{a['closest_wrk_level']['connections']} conns, p99 {a['closest_wrk_level']['p99_ms']} ms).",
+                  f"- chat at half livez's saturation ({b['rate']} req/s): " + (
+                      f"p99 {_f(b['fixed_rate']['p99_ms'])} ms (fixed rate)" if b.get("fixed_rate")
+                      else b.get("note", "")),
+                  f"- livez p99 at half its saturation ({c['rate']} req/s): {_f(c['fixed_rate']['p99_ms'])} ms fixed "
+                  f"rate (generator reached {c['fixed_rate']['achieved_rps']} req/s); closest wrk level "
+                  f"{c['closest_wrk_level']['connections']} conns, p99 {c['closest_wrk_level']['p99_ms']} ms.", ""]
+    fp = res.get("footprint")
+    if fp and "servers" in fp:
+        lines += ["## Footprint (fresh server, SQLite)", "",
+                  f"`import api.main` in a fresh interpreter: {fp['import_api_s']} s.", ""]
+        rows = [[n, r["first_answer_s"], r["rss_mb"], r["peak_rss_mb"], round(r["model_bytes"] / 1e6, 2),
+                 round(r["embedder_weights"]["bytes"] / 1e6, 1) if r.get("embedder_weights") else None]
+                for n, r in fp["servers"].items()]
+        lines += _table(["embedder", "start to first chat s", "RSS MB", "peak RSS MB", "pipeline.joblib MB",
+                         "embedder weights MB"], rows)
+    g = res.get("growth", {})
+    if g.get("catalogue"):
+        lines += ["## Growth with the catalogue (synthetic copies, perturbed examples)", ""]
+        rows = [[f"x{r['factor']} {r['embedder']}", r.get("entries"), r.get("examples"),
+                 r.get("train_s", r.get("fit_s")), r.get("train_kind", r.get("skipped")),
+                 r.get("p50_ms"), r.get("p99_ms"), round(r["model_bytes"] / 1e6, 1) if r.get("model_bytes") else None]
+                for r in g["catalogue"]]
+        lines += _table(["size", "entries", "examples", "train s", "what was timed", "reply p50 ms", "reply p99 ms",
+                         "model MB"], rows)
+    if g.get("sessions"):
+        lines += [f"## Growth with stored sessions ({g.get('sessions_db', 'sqlite')}, wrk)", ""]
+        rows = [[r["stored_sessions"], r["messages"], r["handoffs"], r["insert_s"], r["new_session_c1"]["p50_ms"],
+                 r["new_session_c1"]["p99_ms"], r["stored_session_c1"]["p50_ms"], r["stored_session_c1"]["p99_ms"],
+                 r["new_session_c16"]["rps"]] for r in g["sessions"]]
+        lines += _table(["sessions", "messages", "handoffs", "insert s", "new p50 ms (c1)", "new p99 ms (c1)",
+                         "stored p50 ms (c1)", "stored p99 ms (c1)", "req/s (c16)"], rows)
+    t = res.get("training")
+    if t:
+        lines += ["## Training", ""]
+        if "seconds" in t:
+            lines += [f"`{t['command']}` (default embedder, cross-validation, held-out gate, report): "
+                      f"{t['seconds']} s (exit {t['returncode']}).", ""]
+        else:
+            lines += [str(t.get("skipped") or t.get("error")), ""]
+        for name, m in res.get("models", {}).items():
+            lines.append(f"- `train(report=False)` {name}: {m['seconds']} s")
+        lines.append("")
+    notes = res.get("notes", [])
+    if notes:
+        lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    return "\n".join(lines)
+
+
+def plot(res: dict[str, Any], path: Path) -> bool:
+    """Latency against load: p50/p99 against connections, and against achieved throughput."""
+    runs = [(key[5:], res[key]) for key in ("http_sqlite", "http_postgres") if res.get(key, {}).get("chat")]
+    if not runs:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 6.4))
+    colors = {"chat": "tab:red", "livez": "tab:blue"}
+    markers = {"sqlite": "o", "postgres": "s"}
+    for db, h in runs:
+        for ep in ("chat", "livez"):
+            rows = h[ep]
+            conns = [r["connections"] for r in rows]
+            style = dict(color=colors[ep], marker=markers.get(db, "o"), alpha=0.9 if db == "sqlite" else 0.6)
+            label = f"{'POST /v1/chat' if ep == 'chat' else 'GET /livez'} {db}"
+            ax1.plot(conns, [r["p99_ms"] for r in rows], "-", label=f"{label} p99", **style)
+            ax1.plot(conns, [r["p50_ms"] for r in rows], ":", label=f"{label} p50", **style)
+            ax2.plot([r["rps"] for r in rows], [r["p99_ms"] for r in rows], "-", label=f"{label} p99", **style)
+            for r in rows:
+                ax2.annotate(str(r["connections"]), (r["rps"], r["p99_ms"]), textcoords="offset points",
+                             xytext=(3, 3), fontsize=7, color=colors[ep])
+        fr = h.get("half_saturation", {}).get("chat_at_half_chat_saturation", {}).get("fixed_rate")
+        if fr and fr.get("p99_ms") is not None:
+            ax2.plot([fr["achieved_rps"]], [fr["p99_ms"]], marker="*", markersize=14, linestyle="none",
+                     color="black" if db == "sqlite" else "grey",
+                     label=f"POST /v1/chat {db} p99 at half its saturation (fixed rate)")
+    ax1.set(xscale="log", yscale="log", xlabel="concurrent connections (wrk)", ylabel="latency (ms)",
+            title="Latency against concurrency")
+    ax1.set_xticks([r["connections"] for r in runs[0][1]["chat"]])
+    ax1.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax1.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax2.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax2.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    for ax in (ax1, ax2):
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax2.set(xscale="log", yscale="log", xlabel="throughput (requests/s)", ylabel="p99 latency (ms)",
+            title="p99 against throughput (labels: connections)")
+    for ax in (ax1, ax2):
+        ax.grid(True, which="both", alpha=0.3)
+    ax1.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    ax2.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    fig.suptitle("kefu HTTP latency under load (one uvicorn process, loopback, wrk closed loop)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write(res: dict[str, Any], out_dir: Path) -> dict[str, str]:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / "results.json", "md": out_dir / "results.md", "png": out_dir / "latency.png"}
+    paths["json"].write_text(json.dumps(res, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    paths["md"].write_text(markdown(res), encoding="utf-8")
+    if not plot(res, paths["png"]):
+        paths.pop("png")
+    return {k: str(v) for k, v in paths.items()}
