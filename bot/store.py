@@ -7,6 +7,7 @@ before it returns, so whatever the caller acknowledges is on disk.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -111,13 +112,31 @@ class Store:
     def create_schema(self) -> None:
         """Bring the schema to the newest migration (bot/migrations), creating it on first start.
 
-        On PostgreSQL an advisory lock keeps two starting servers from migrating at once.
+        Two starting servers never migrate at once: PostgreSQL takes an advisory lock, an SQLite
+        file a lock on a file beside it (`kefu serve --workers N` starts N processes together).
         """
         from alembic import command
         from alembic.config import Config
 
         cfg = Config()
         cfg.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+        with self._sqlite_file_lock():
+            self._upgrade(cfg, command)
+
+    @contextmanager
+    def _sqlite_file_lock(self) -> Iterator[None]:
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.migrate-lock", "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _upgrade(self, cfg: Any, command: Any) -> None:
         try:
             with self.engine.begin() as conn:
                 if conn.dialect.name == "postgresql":

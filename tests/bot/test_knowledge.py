@@ -3,6 +3,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import opencc
 import pytest
 import yaml
 
@@ -29,9 +30,11 @@ def test_answers_speak_in_the_shops_voice(kb: knowledge.KnowledgeBase) -> None:
 
 
 def test_examples_include_traditional_characters(kb: knowledge.KnowledgeBase) -> None:
-    texts, _ = kb.training_pairs()
-    traditional = [t for t in texts if any(ch in t for ch in "麼貨運發嗎這個們碼費還")]
+    to_simplified = opencc.OpenCC("t2s")
+    texts, labels = kb.training_pairs()
+    traditional = [label for text, label in zip(texts, labels, strict=True) if to_simplified.convert(text) != text]
     assert len(traditional) >= 0.1 * len(texts)
+    assert set(traditional) == set(labels)  # every entry has some
 
 
 def test_answers_are_filled_from_the_shop_config(tmp_path: Path) -> None:
@@ -71,5 +74,23 @@ def test_entry_without_answer_is_refused(tmp_path: Path) -> None:
     data.mkdir()
     shutil.copy(DATA / "shop.yml", data / "shop.yml")
     (data / "x.yml").write_text("- intent: a.b\n  examples: |\n    - 你好\n", encoding="utf-8")
-    with pytest.raises(KnowledgeBaseError, match="x.yml: entry 1"):
+    with pytest.raises(KnowledgeBaseError, match="no answer for a.b"):
+        knowledge.load(data)
+
+
+def test_examples_of_one_entry_merge_across_files(tmp_path: Path) -> None:
+    data = tmp_path / "faq"
+    shutil.copytree(DATA, data)
+    (data / "zz_more.yml").write_text("- intent: shipping.when\n  examples: |\n    - 礼拜天也寄件不\n",
+                                      encoding="utf-8")
+    kb = knowledge.load(data)
+    assert "礼拜天也寄件不" in kb.entries["shipping.when"].examples
+    assert kb.entries["shipping.when"].answer == knowledge.load(DATA).entries["shipping.when"].answer
+
+
+def test_two_answers_for_one_entry_are_refused(tmp_path: Path) -> None:
+    data = tmp_path / "faq"
+    shutil.copytree(DATA, data)
+    (data / "zz_more.yml").write_text("- intent: shipping.when\n  answer: 马上发\n", encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match="already has an answer"):
         knowledge.load(data)

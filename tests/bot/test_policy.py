@@ -39,3 +39,17 @@ def test_low_confidence_clarifies_once_then_hands_off() -> None:
     second = decide(ranking, TH, fallbacks=1)
     assert (first.action, first.reason) == ("clarify", Reason.LOW_CONFIDENCE)
     assert (second.action, second.reason) == ("handoff", Reason.REPEATED_FALLBACK)
+
+
+def test_a_weak_human_entry_on_top_does_not_hand_off_alone() -> None:
+    # Human entries together stay under the threshold: the FAQ side is offered, not a person.
+    d = decide([P("human.complaint", 0.25), P("payment.discount", 0.24), P("payment.invoice", 0.23),
+                P("payment.methods", 0.2), P("size.fit", 0.08)], TH)
+    assert d.action == "suggest" and d.route == "faq"
+    assert [s.intent for s in d.suggestions] == ["payment.discount", "payment.invoice", "payment.methods"]
+
+
+def test_likely_human_message_is_never_answered_even_if_an_faq_entry_looks_sure() -> None:
+    d = decide([P("shipping.track", 0.6), P("human.complaint", 0.38), P("size.fit", 0.02)],
+               Thresholds(answer=0.5, margin=0.1, suggest=0.6, human=0.35))
+    assert (d.action, d.reason) == ("handoff", Reason.COMPLAINT)
