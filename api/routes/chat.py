@@ -30,7 +30,7 @@ def chat(body: ChatRequest, conv: ConversationsDep, request: Request) -> Any:
 
 @router.get("/{session_id}/messages", response_model=MessagesOut)
 def messages(session_id: str, conv: ConversationsDep,
-             after: Annotated[int, Query(ge=0, description="only messages with a larger id")] = 0) -> Any:
+             after: Annotated[int, Query(ge=0, le=2**63 - 1, description="only messages with a larger id")] = 0) -> Any:
     """The conversation so far (or since message `after`), for reloads and polling."""
     return {"session_id": session_id, "messages": conv.history(session_id, after)}
 
