@@ -48,6 +48,9 @@ INTENT_REASON = {
 }
 
 
+SMALLTALK_ANSWER = 0.5
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """Decision thresholds; training stores tuned values in the model metadata."""
@@ -94,6 +97,11 @@ def decide(ranking: list[IntentPrediction], th: Thresholds, *,
         return Decision("handoff", best.intent, p_human, INTENT_REASON.get(best.intent, Reason.OUT_OF_SCOPE))
     best, second = faq[0], faq[1] if len(faq) > 1 else IntentPrediction("", 0.0)
     if best.confidence >= th.answer and best.confidence - second.confidence >= th.margin:
+        return Decision("answer", best.intent, best.confidence)
+    # Small talk costs nothing when wrong, and quick replies titled 谢谢 would be silly: a clear
+    # favourite is answered below the FAQ threshold.
+    if (best.intent.startswith("smalltalk.") and best.confidence >= SMALLTALK_ANSWER
+            and best.confidence - second.confidence >= th.margin):
         return Decision("answer", best.intent, best.confidence)
     options = faq[: th.suggest_k]
     if fallbacks == 0 and sum(p.confidence for p in options) >= th.suggest:

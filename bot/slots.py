@@ -111,7 +111,7 @@ def recommend_size(body: Body, chart: list[dict[str, object]]) -> str | None:
         if value is None:
             return None
         for i, row in enumerate(chart):
-            if value < row[key][1]:  # type: ignore[index]
+            if value <= row[key][1]:  # type: ignore[index]  # ranges are inclusive: 160-165 cm is M
                 return i
         return len(chart) - 1
 

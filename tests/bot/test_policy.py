@@ -53,3 +53,12 @@ def test_likely_human_message_is_never_answered_even_if_an_faq_entry_looks_sure(
     d = decide([P("shipping.track", 0.6), P("human.complaint", 0.38), P("size.fit", 0.02)],
                Thresholds(answer=0.5, margin=0.1, suggest=0.6, human=0.35))
     assert (d.action, d.reason) == ("handoff", Reason.COMPLAINT)
+
+
+def test_clear_small_talk_is_answered_below_the_faq_threshold() -> None:
+    th = Thresholds(answer=0.85, margin=0.1, suggest=0.6, human=0.5)
+    d = decide([P("smalltalk.thanks", 0.7), P("size.fit", 0.1), P("human.other", 0.2)], th)
+    assert (d.action, d.intent) == ("answer", "smalltalk.thanks")
+    # An FAQ entry as sure gets quick replies instead: a wrong answer there misleads.
+    d = decide([P("size.fit", 0.7), P("size.chart", 0.1), P("human.other", 0.2)], th)
+    assert d.action == "suggest"

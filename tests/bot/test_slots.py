@@ -47,6 +47,10 @@ def test_recommend_from_the_shops_chart() -> None:
     assert recommend_size(Body(height=162, weight=105), chart) == "M"
     assert recommend_size(Body(height=162, weight=140), chart) == "XL"  # the larger when they disagree
     assert recommend_size(Body(height=190, weight=200), chart) == "XXL"
+    # The chart's ranges include their ends: 165 cm and 115 jin are still M (160-165 cm, 100-115 jin).
+    assert recommend_size(Body(height=165, weight=104), chart) == "M"
+    assert recommend_size(Body(height=165, weight=115), chart) == "M"
+    assert recommend_size(Body(height=166, weight=104), chart) == "L"
     assert recommend_size(Body(size="L"), chart) == "L"
     assert recommend_size(Body(), chart) is None
 
