@@ -1,0 +1,451 @@
+/*
+ * kefu agent console: the handoff queue, a handoff's transcript and the bot's guesses, claim, reply,
+ * resolve with a label. Live through GET /v1/agent/events (server-sent events). Every text from a
+ * shopper is rendered with textContent, never innerHTML.
+ */
+(function () {
+  "use strict";
+
+  var TOKEN_KEY = "kefu.agentToken";
+  var TITLE = "客服工作台";
+  var REASONS = {
+    requested: "顾客要求人工",
+    complaint: "投诉",
+    problem: "商品问题",
+    low_confidence: "机器人没把握",
+    repeated_fallback: "多次没听懂",
+    out_of_scope: "超出服务范围"
+  };
+  var STATUSES = { waiting: "等待中", assigned: "处理中", resolved: "已解决", returned: "已退回" };
+  var ROLES = { shopper: "顾客", bot: "机器人", agent: "客服", system: "系统" };
+
+  var token = null;
+  var agentName = null;
+  var tab = "waiting";
+  var handoffs = [];          // every handoff, oldest first
+  var openId = null;
+  var current = null;         // the open handoff's detail
+  var shownIds = {};          // message ids in the open transcript
+  var titles = {};            // catalogue id -> title
+  var stream = null;
+  var audio = null;
+  var refreshing = null;
+
+  function $(id) { return document.getElementById(id); }
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "class") node.className = attrs[k];
+      else node.setAttribute(k, attrs[k]);
+    });
+    if (text != null) node.textContent = text;
+    return node;
+  }
+
+  function store(key, value) {
+    try {
+      if (value == null) sessionStorage.removeItem(key); else sessionStorage.setItem(key, value);
+    } catch (e) { /* storage disabled: sign in again after a reload */ }
+  }
+
+  function api(path, options) {
+    options = options || {};
+    var init = { method: options.method || "GET",
+                 headers: { "Accept": "application/json", "Authorization": "Bearer " + (options.token || token) } };
+    if (options.body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(options.body);
+    }
+    return fetch(path, init).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (!r.ok) {
+          var err = new Error(body.message || ("HTTP " + r.status));
+          err.status = r.status;
+          if ((r.status === 401 || r.status === 403) && !options.token) signOut("登录已失效，请重新登录");
+          throw err;
+        }
+        return body;
+      });
+    });
+  }
+
+  // ---- time ------------------------------------------------------------------------------
+  function since(iso, until) {
+    if (!iso) return "";
+    var end = until ? new Date(until).getTime() : Date.now();
+    var s = Math.max(0, Math.round((end - new Date(iso).getTime()) / 1000));
+    if (s < 60) return s + "秒";
+    var m = Math.floor(s / 60);
+    if (m < 60) return m + "分" + (s % 60 ? (s % 60) + "秒" : "");
+    var h = Math.floor(m / 60);
+    return h + "小时" + (m % 60 ? (m % 60) + "分" : "");
+  }
+
+  function clock(iso) {
+    if (!iso) return "";
+    var d = new Date(iso);
+    return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
+  }
+
+  function waited(h) {
+    if (h.status === "waiting") return "已等待 " + since(h.created_at);
+    if (h.status === "assigned") return "等待了 " + since(h.created_at, h.assigned_at);
+    return "用时 " + since(h.created_at, h.resolved_at);
+  }
+
+  // ---- signing in and out ----------------------------------------------------------------
+  function signIn(given, quiet) {
+    return api("/v1/handoffs?status=waiting", { token: given })
+      .then(function () {
+        token = given;
+        store(TOKEN_KEY, token);
+        $("signin").hidden = true;
+        $("console").hidden = false;
+        $("whoami").hidden = false;
+        $("token").value = "";
+        $("signin-error").textContent = "";
+        loadCatalogue();
+        connect();
+        return refresh();
+      })
+      .catch(function (err) {
+        store(TOKEN_KEY, null);
+        if (!quiet) {
+          $("signin-error").textContent = err.status === 401 || err.status === 403
+            ? "令牌不正确，请重新输入" : "无法连接服务器：" + err.message;
+          $("token").focus();
+        }
+      });
+  }
+
+  function signOut(message) {
+    token = null;
+    store(TOKEN_KEY, null);
+    if (stream) { stream.close(); stream = null; }
+    openId = null;
+    current = null;
+    $("console").hidden = true;
+    $("whoami").hidden = true;
+    $("signin").hidden = false;
+    $("signin-error").textContent = message || "";
+    document.title = TITLE;
+    $("token").focus();
+  }
+
+  function loadCatalogue() {
+    api("/v1/catalogue").then(function (body) {
+      var select = $("resolve-label");
+      while (select.options.length > 1) select.remove(1);
+      body.data.forEach(function (e) {
+        titles[e.id] = e.title;
+        select.appendChild(el("option", { value: e.id }, e.title && e.title !== e.id ? e.id + " · " + e.title : e.id));
+      });
+      if (current) renderDetail(current);
+    }).catch(function () {});
+  }
+
+  // ---- live events -----------------------------------------------------------------------
+  function connect() {
+    if (stream) stream.close();
+    stream = new EventSource("/v1/agent/events?token=" + encodeURIComponent(token));
+    stream.addEventListener("ready", function (e) {
+      try { agentName = JSON.parse(e.data).agent; } catch (err) { /* keep the old name */ }
+      $("agent-name").textContent = agentName ? "客服：" + agentName : "";
+      live(true);
+      refresh();  // whatever happened while (re)connecting
+      if (openId) openHandoff(openId, true);
+    });
+    stream.addEventListener("handoff", function () {
+      beep();
+      refresh();
+    });
+    stream.addEventListener("message", function (e) {
+      var ev = parse(e.data);
+      if (ev && ev.handoff_id === openId && ev.message) addMessage(ev.message);
+      refresh();
+    });
+    ["claimed", "resolved"].forEach(function (type) {
+      stream.addEventListener(type, function (e) {
+        var ev = parse(e.data);
+        refresh();
+        if (ev && ev.handoff && ev.handoff.id === openId) openHandoff(openId, true);
+      });
+    });
+    stream.onerror = function () {
+      live(false);
+      if (stream && stream.readyState === EventSource.CLOSED) {
+        // refused (token revoked?) or gone: check the token, then try again in a while
+        setTimeout(function () { if (token) api("/v1/handoffs?status=waiting").then(connect, function () {}); }, 5000);
+      }
+    };
+  }
+
+  function parse(text) {
+    try { return JSON.parse(text); } catch (e) { return null; }
+  }
+
+  function live(on) {
+    $("live").textContent = on ? "实时更新中" : "连接中断，正在重连…";
+    $("live").className = "live" + (on ? " on" : " off");
+  }
+
+  function unlockAudio() {
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    if (!audio) {
+      try { audio = new Ctx(); } catch (e) { return; }
+    }
+    if (audio.state === "suspended") audio.resume().catch(function () {});
+  }
+
+  function beep() {
+    if (!audio) return;
+    try {
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.type = "sine";
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.001, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.2, audio.currentTime + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.25);
+      osc.connect(gain);
+      gain.connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.3);
+    } catch (e) { /* no sound, no harm */ }
+  }
+
+  // ---- the queue -------------------------------------------------------------------------
+  function refresh() {
+    if (!token) return Promise.resolve();
+    if (refreshing) return refreshing;
+    refreshing = api("/v1/handoffs").then(function (body) {
+      handoffs = body.data || [];
+      renderList();
+    }).catch(function () {}).then(function () { refreshing = null; });
+    return refreshing;
+  }
+
+  function renderList() {
+    var counts = { waiting: 0, assigned: 0, resolved: 0 };
+    handoffs.forEach(function (h) { if (h.status in counts) counts[h.status] += 1; });
+    Object.keys(counts).forEach(function (s) {
+      document.querySelector('[data-count="' + s + '"]').textContent = counts[s] ? "(" + counts[s] + ")" : "";
+    });
+    document.title = counts.waiting ? "(" + counts.waiting + ") " + TITLE : TITLE;
+
+    var items = handoffs.filter(function (h) { return h.status === tab; });
+    if (tab === "resolved") items.reverse();
+    var list = $("handoff-list");
+    var focused = document.activeElement && document.activeElement.dataset
+      ? document.activeElement.dataset.handoff : null;
+    list.textContent = "";
+    items.forEach(function (h) {
+      var li = el("li");
+      var btn = el("button", { type: "button", class: "item", "data-handoff": String(h.id),
+                               "aria-label": "会话 " + h.id + "，" + (REASONS[h.reason] || h.reason) + "，" + waited(h) });
+      if (h.id === openId) btn.setAttribute("aria-current", "true");
+      var top = el("span", { class: "item-top" });
+      top.appendChild(el("span", { class: "item-id" }, "#" + h.id));
+      top.appendChild(el("span", { class: "reason reason-" + h.reason }, REASONS[h.reason] || h.reason));
+      top.appendChild(el("span", { class: "item-wait" }, waited(h)));
+      btn.appendChild(top);
+      btn.appendChild(el("span", { class: "item-last" }, h.last_message));
+      if (h.agent) btn.appendChild(el("span", { class: "item-agent" }, "客服 " + h.agent));
+      btn.addEventListener("click", function () { openHandoff(h.id); });
+      li.appendChild(btn);
+      list.appendChild(li);
+    });
+    $("empty").hidden = items.length > 0;
+    if (focused) {
+      var again = list.querySelector('[data-handoff="' + focused + '"]');
+      if (again) again.focus();
+    }
+  }
+
+  function selectTab(status, focus) {
+    tab = status;
+    Array.prototype.forEach.call(document.querySelectorAll('[role="tab"]'), function (t) {
+      var on = t.dataset.status === status;
+      t.setAttribute("aria-selected", on ? "true" : "false");
+      t.tabIndex = on ? 0 : -1;
+      if (on) {
+        $("handoff-list").setAttribute("aria-labelledby", t.id);
+        if (focus) t.focus();
+      }
+    });
+    renderList();
+  }
+
+  // ---- one handoff -----------------------------------------------------------------------
+  function openHandoff(id, quiet) {
+    var switching = id !== openId;
+    openId = id;
+    return api("/v1/handoffs/" + id).then(function (h) {
+      if (openId !== id) return;
+      current = h;
+      if (switching) {
+        shownIds = {};
+        $("transcript").textContent = "";
+        $("reply-text").value = "";
+        $("resolve-note").value = "";
+        $("resolve-label").value = "";
+        $("action-error").textContent = "";
+      }
+      renderDetail(h);
+      (h.transcript || []).forEach(addMessage);
+      renderList();
+      if (!quiet) $("handoff-title").focus();
+    }).catch(function (err) {
+      $("action-error").textContent = err.message;
+    });
+  }
+
+  function renderDetail(h) {
+    $("placeholder").hidden = true;
+    $("handoff").hidden = false;
+    $("handoff-title").textContent = "会话 #" + h.id;
+    $("handoff-title").tabIndex = -1;
+    var meta = [STATUSES[h.status] || h.status, REASONS[h.reason] || h.reason, waited(h)];
+    if (h.status === "waiting" && h.position) meta.push("排队第 " + h.position + " 位");
+    if (h.agent) meta.push("客服 " + h.agent);
+    if (h.label) meta.push("标注 " + h.label);
+    $("handoff-meta").textContent = meta.join(" · ");
+
+    var guesses = $("guesses");
+    guesses.textContent = "";
+    (h.guesses || []).forEach(function (g) {
+      var li = el("li", { class: "guess" });
+      var name = titles[g.intent] && titles[g.intent] !== g.intent ? g.intent + " · " + titles[g.intent] : g.intent;
+      li.appendChild(el("span", { class: "guess-name" }, name));
+      var pct = Math.round((g.confidence || 0) * 100);
+      var bar = el("meter", { min: "0", max: "100", value: String(pct), "aria-label": name });
+      li.appendChild(bar);
+      li.appendChild(el("span", { class: "guess-pct" }, pct + "%"));
+      guesses.appendChild(li);
+    });
+    if (!h.guesses || !h.guesses.length) guesses.appendChild(el("li", {}, "（无）"));
+
+    var mine = h.status === "assigned" && h.agent === agentName;
+    var open = h.status === "waiting" || mine;
+    $("claim").hidden = h.status !== "waiting";
+    $("reply-form").hidden = !open;
+    $("resolve-form").hidden = !open;
+    if (h.status === "assigned" && !mine) {
+      $("action-error").textContent = "该会话已由 " + h.agent + " 处理";
+    }
+  }
+
+  function addMessage(m) {
+    if (!m || shownIds[m.id]) return;
+    shownIds[m.id] = true;
+    var box = $("transcript");
+    var node = el("div", { class: "msg msg-" + m.role, "data-id": String(m.id) });
+    var who = ROLES[m.role] || m.role;
+    if (m.role === "agent" && m.author) who += " " + m.author;
+    var head = el("span", { class: "msg-head" }, who + (m.created_at ? " " + clock(m.created_at) : ""));
+    node.appendChild(head);
+    if (m.intent && m.role === "bot") node.appendChild(el("span", { class: "msg-intent" }, m.intent));
+    node.appendChild(el("span", { class: "msg-text" }, m.text));
+    box.appendChild(node);
+    box.scrollTop = box.scrollHeight;
+  }
+
+  function act(promise) {
+    $("action-error").textContent = "";
+    return promise.catch(function (err) {
+      $("action-error").textContent = err.message;
+      if (openId) openHandoff(openId, true);
+      throw err;
+    });
+  }
+
+  function claim() {
+    if (!openId) return;
+    act(api("/v1/handoffs/" + openId + "/claim", { method: "POST" })).then(function (h) {
+      agentName = agentName || h.agent;
+      selectTab("assigned");  // follow the handoff to the tab it is now in
+      refresh();
+      return openHandoff(openId, true);
+    }).then(function () { $("reply-text").focus(); }).catch(function () {});
+  }
+
+  function reply(e) {
+    e.preventDefault();
+    var text = $("reply-text").value;
+    if (!openId || !text.trim()) return;
+    var id = openId;
+    act(api("/v1/handoffs/" + id + "/messages", { method: "POST", body: { text: text } })).then(function (m) {
+      $("reply-text").value = "";
+      if (openId === id) addMessage(m);
+      if (current && current.status === "waiting") {  // replying took the handoff
+        selectTab("assigned");
+        refresh();
+        openHandoff(id, true);
+      }
+    }).catch(function () {});
+  }
+
+  function resolve(e) {
+    e.preventDefault();
+    if (!openId) return;
+    var body = {};
+    var label = $("resolve-label").value;
+    var note = $("resolve-note").value.trim();
+    if (label) body.label = label;
+    if (note) body.note = note;
+    act(api("/v1/handoffs/" + openId + "/resolve", { method: "POST", body: body })).then(function () {
+      selectTab("resolved");
+      refresh();
+      return openHandoff(openId, true);
+    }).catch(function () {});
+  }
+
+  // ---- wiring ----------------------------------------------------------------------------
+  function init() {
+    $("signin-form").addEventListener("submit", function (e) {
+      e.preventDefault();
+      unlockAudio();  // a click or a key press: browsers let the page make sounds from now on
+      var given = $("token").value.trim();
+      if (given) signIn(given);
+    });
+    $("sign-out").addEventListener("click", function () { signOut(""); });
+    document.addEventListener("pointerdown", unlockAudio, { once: true });
+    document.addEventListener("keydown", unlockAudio, { once: true });
+
+    var tabs = Array.prototype.slice.call(document.querySelectorAll('[role="tab"]'));
+    tabs.forEach(function (t, i) {
+      t.addEventListener("click", function () { selectTab(t.dataset.status); });
+      t.addEventListener("keydown", function (e) {
+        var next = e.key === "ArrowRight" ? i + 1 : e.key === "ArrowLeft" ? i - 1 : null;
+        if (next === null) return;
+        e.preventDefault();
+        selectTab(tabs[(next + tabs.length) % tabs.length].dataset.status, true);
+      });
+    });
+
+    $("claim").addEventListener("click", claim);
+    $("reply-form").addEventListener("submit", reply);
+    $("reply-text").addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !e.isComposing) {
+        e.preventDefault();
+        $("reply-form").requestSubmit();
+      }
+    });
+    $("resolve-form").addEventListener("submit", resolve);
+    setInterval(function () {
+      if (token) {
+        renderList();
+        if (current) renderDetail(current);
+      }
+    }, 15000);
+
+    var saved = null;
+    try { saved = sessionStorage.getItem(TOKEN_KEY); } catch (e) { /* no storage */ }
+    if (saved) signIn(saved, true); else $("token").focus();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

@@ -1,0 +1,58 @@
+"""What the chat widget and the agent console read at start, and the pages that serve them."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import AGENT_TOKEN
+from tests.conftest import CATALOGUE
+
+ALICE = {"Authorization": f"Bearer {AGENT_TOKEN}"}
+
+
+def test_widget_config_is_public_and_comes_from_the_shop(client: TestClient) -> None:
+    r = client.get("/v1/widget")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["shop_name"] == "小鲸鱼服饰旗舰店"
+    assert body["assistant_name"] == "小鲸"
+    assert body["greeting"].strip()
+    assert [q["label"] for q in body["quick_replies"]] == ["尺码", "发货", "付款", "退换货"]
+    assert all(q["message"].strip() for q in body["quick_replies"])
+    assert body["handoff_message"] == "转人工"
+
+
+def test_quick_replies_are_answered_by_their_family(client: TestClient) -> None:
+    for q in client.get("/v1/widget").json()["quick_replies"]:
+        reply = client.post("/v1/chat", json={"message": q["message"]}).json()
+        assert reply["route"] == "faq", q
+        assert (reply["intent"] or "").split(".")[0] == q["family"], (q, reply["intent"])
+
+
+def test_catalogue_needs_an_agent_token(client: TestClient) -> None:
+    assert client.get("/v1/catalogue").status_code == 401
+    assert client.get("/v1/catalogue", headers={"Authorization": "Bearer not-a-valid-token"}).status_code == 403
+
+
+def test_catalogue_lists_every_id_with_a_title(client: TestClient) -> None:
+    for auth in ({"headers": ALICE}, {"params": {"token": AGENT_TOKEN}}):
+        r = client.get("/v1/catalogue", **auth)
+        assert r.status_code == 200
+        body = r.json()
+        ids = [e["id"] for e in body["data"]]
+        assert set(CATALOGUE) <= set(ids) and body["count"] == len(ids)
+        assert all(e["title"] and e["family"] == e["id"].split(".")[0] for e in body["data"])
+
+
+def test_pages_and_static_files_are_served_under_the_csp(client: TestClient) -> None:
+    for path, kind in [("/", "text/html"), ("/agent", "text/html"), ("/static/kefu-widget.js", "javascript"),
+                       ("/static/kefu-widget.css", "text/css"), ("/static/agent.js", "javascript"),
+                       ("/static/agent.css", "text/css")]:
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert kind in r.headers["content-type"], path
+        assert "default-src 'self'" in r.headers["content-security-policy"]
+    shop = client.get("/").text
+    assert "小鲸鱼服饰旗舰店" in shop and '<script src="/static/kefu-widget.js"' in shop
+    for page in (shop, client.get("/agent").text):  # no inline scripts: the CSP would block them
+        assert "<script>" not in page and "onclick=" not in page and "style=" not in page
