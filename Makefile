@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test train bench clean chromium screenshots
+.PHONY: run test train bench soak clean chromium screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,19 @@ chromium:
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
-# Regenerate docs/widget.png and docs/console.png from the browser story.
+# Regenerate docs/widget.png and docs/console.png from the browser story (needs a Chinese font).
 screenshots: $(STAMP) chromium
+	@fc-list :lang=zh | grep -q . || (apt-get update && apt-get install -y fonts-wqy-microhei)
 	KEFU_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/browser -k story
+
+# Bounded soak (bench/soak.py): 50,000 chat messages from 200 sessions on loopback, then stored == acknowledged.
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The benchmark suite (not part of the tests): results in bench/results/. wrk comes from Debian.
+bench: $(STAMP)
+	@command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python -m bench

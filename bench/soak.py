@@ -141,55 +141,57 @@ async def shopper(port: int, tally: Tally, rng: random.Random, texts: tuple[list
     """
     faq, greetings, triggers = texts
     conn = Connection(port, timeout)
-    while not tally.done:
-        session_id: str | None = None
-        handed_off_at = 0.0
-        for i in range(rng.randint(3, 40)):
-            if not tally.take():
-                conn.close()
-                return
-            r = rng.random()
-            if handed_off_at:
-                text = WAIT_TEXT
-            elif r < handoff_rate:
-                text = rng.choice(triggers)
-                tally.triggers_sent += 1
-            elif i == 0 or r < handoff_rate + 0.08:
-                text = rng.choice(greetings)
-            else:
-                text = rng.choice(faq)
-            body: dict[str, Any] = {"message": text}
-            if session_id:
-                body["session_id"] = session_id
-            t0 = time.perf_counter()
-            try:
-                status, out = await conn.post("/v1/chat", body)
-            except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the run
-                tally.errors[type(exc).__name__] += 1
-                await asyncio.sleep(0.2)
-                break  # start a new conversation
-            tally.latencies.append(time.perf_counter() - t0)
-            tally.statuses[str(status)] += 1
-            if not 200 <= status < 300:
-                break
-            if isinstance(out.get("message_id"), int):
-                tally.acked += 1
-            session_id = out["session_id"]
-            tally.sessions.add(session_id)
-            tally.routes[out["route"]] += 1
-            if out["route"] == "human" and out.get("reply"):  # this message opened a handoff
-                tally.handoffs_started += 1
-                handed_off_at = time.perf_counter()
-            elif handed_off_at:  # WAIT_TEXT was sent: wait for the agent
-                back = tally.back.setdefault(session_id, asyncio.Event())
+    try:
+        while not tally.done:
+            session_id: str | None = None
+            handed_off_at = 0.0
+            for i in range(rng.randint(3, 40)):
+                if not tally.take():
+                    return
+                r = rng.random()
+                if handed_off_at:
+                    text = WAIT_TEXT
+                elif r < handoff_rate:
+                    text = rng.choice(triggers)
+                    tally.triggers_sent += 1
+                elif i == 0 or r < handoff_rate + 0.08:
+                    text = rng.choice(greetings)
+                else:
+                    text = rng.choice(faq)
+                body: dict[str, Any] = {"message": text}
+                if session_id:
+                    body["session_id"] = session_id
+                t0 = time.perf_counter()
                 try:
-                    await asyncio.wait_for(back.wait(), 60)
-                    tally.handoff_waits.append(time.perf_counter() - handed_off_at)
-                except asyncio.TimeoutError:
-                    tally.wait_timeouts += 1
-                tally.back.pop(session_id, None)
-                handed_off_at = 0.0
-                conn.close()  # idle past uvicorn's 5 s keep-alive: a new connection, as a browser would
+                    status, out = await conn.post("/v1/chat", body)
+                except Exception as exc:  # noqa: BLE001 - every failure is counted, none stops the run
+                    tally.errors[type(exc).__name__] += 1
+                    await asyncio.sleep(0.2)
+                    break  # start a new conversation
+                tally.latencies.append(time.perf_counter() - t0)
+                tally.statuses[str(status)] += 1
+                if not 200 <= status < 300:
+                    break
+                if isinstance(out.get("message_id"), int):
+                    tally.acked += 1
+                session_id = out["session_id"]
+                tally.sessions.add(session_id)
+                tally.routes[out["route"]] += 1
+                if out["route"] == "human" and out.get("reply"):  # this message opened a handoff
+                    tally.handoffs_started += 1
+                    handed_off_at = time.perf_counter()
+                elif handed_off_at:  # WAIT_TEXT was sent: wait for the agent
+                    back = tally.back.setdefault(session_id, asyncio.Event())
+                    try:
+                        await asyncio.wait_for(back.wait(), 60)
+                        tally.handoff_waits.append(time.perf_counter() - handed_off_at)
+                    except asyncio.TimeoutError:
+                        tally.wait_timeouts += 1
+                    tally.back.pop(session_id, None)
+                    handed_off_at = 0.0
+                    conn.close()  # idle past uvicorn's 5 s keep-alive: a new connection, as a browser would
+    finally:
+        conn.close()
 
 
 async def agent_desk(client: Any, tally: Tally, tokens: list[str]) -> None:
@@ -299,7 +301,10 @@ def count_db(url: str) -> dict[str, Any]:
 
 
 def markdown(r: dict[str, Any]) -> str:
-    c, s, lat = r["client"], r["stored"], r["latency"]
+    c, s = r["client"], r["stored"]
+    lat = {k: round(v) if k.endswith("_ms") else v for k, v in r["latency"].items()}
+    wait = {k: round(v) if k.endswith("_ms") else v for k, v in r["handoff_wait"].items()}
+    roles = s["messages_by_role"]
     lines = [f"# kefu soak ({r['database']})", "",
              f"{r['started']}, {r['machine']['cpu']}, {r['machine']['cores']} cores; `{r['command']}`; "
              f"embedder {r['embedder']}, {r['server_workers']} server process(es).", "",
@@ -312,7 +317,7 @@ def markdown(r: dict[str, Any]) -> str:
              f"| handoffs opened (share of messages) / resolved by agents | {c['handoffs_opened']} "
              f"({100 * c['handoffs_opened'] / max(1, c['sent']):.1f}%) / {c['handoffs_resolved']} |",
              f"| time from handoff to resolution, p50 / p99 (shoppers not served within 60 s) | "
-             f"{r['handoff_wait'].get('p50_ms')} / {r['handoff_wait'].get('p99_ms')} ms ({c['wait_timeouts']}) |",
+             f"{wait.get('p50_ms')} / {wait.get('p99_ms')} ms ({c['wait_timeouts']}) |",
              f"| load duration | {r['duration_s']} s |",
              f"| throughput | {r['throughput_msg_s']} msg/s |",
              f"| chat latency p50 / p99 / max | {lat.get('p50_ms')} / {lat.get('p99_ms')} / {lat.get('max_ms')} ms |",
@@ -320,8 +325,8 @@ def markdown(r: dict[str, Any]) -> str:
              f"| chat status codes | {json.dumps(c['statuses'])} |",
              f"| agent API status codes | {json.dumps(c['agent_statuses'])} |",
              f"| transport errors | {json.dumps(c['errors']) if c['errors'] else 'none'} |",
-             f"| shopper messages acknowledged / stored | {c['acknowledged']} / {s['messages_by_role'].get('shopper', 0)} |",
-             f"| agent messages acknowledged / stored | {c['agent_acknowledged']} / {s['messages_by_role'].get('agent', 0)} |",
+             f"| shopper messages acknowledged / stored | {c['acknowledged']} / {roles.get('shopper', 0)} |",
+             f"| agent messages acknowledged / stored | {c['agent_acknowledged']} / {roles.get('agent', 0)} |",
              f"| sessions seen / stored | {c['sessions']} / {s['sessions']} |",
              f"| stored messages by role | {json.dumps(s['messages_by_role'])} |",
              f"| stored handoffs by status / reason | {json.dumps(s['handoffs_by_status'])} / "
@@ -413,17 +418,20 @@ def main(argv: list[str] | None = None) -> int:
         "stored sessions == sessions seen": stored["sessions"] == len(tally.sessions),
         "no traceback in the server log": not any("Traceback" in ln for ln in log_lines),
     }
-    res = {"started": started, "database": args.db, "command": " ".join(["python -m bench.soak", *(sys.argv[1:] if argv is None else argv)]),
+    command = " ".join(["python -m bench.soak", *(sys.argv[1:] if argv is None else argv)])
+    res = {"started": started, "database": args.db, "command": command,
            "machine": machine_info(), "embedder": embedder, "server_workers": args.workers,
            "target": args.messages, "concurrency": args.sessions, "max_seconds": args.max_seconds,
            "handoff_rate": args.handoff_rate, "agents": args.agents,
            "target_reached": tally.issued >= args.messages, "duration_s": round(duration, 1),
            "throughput_msg_s": round(tally.issued / duration, 1) if duration else 0.0,
            "latency": summarize_ms(tally.latencies), "handoff_wait": summarize_ms(tally.handoff_waits),
-           "client": {"sent": tally.issued, "acknowledged": tally.acked, "statuses": dict(sorted(tally.statuses.items())),
+           "client": {"sent": tally.issued, "acknowledged": tally.acked,
+                      "statuses": dict(sorted(tally.statuses.items())),
                       "errors": dict(tally.errors), "routes": dict(tally.routes), "sessions": len(tally.sessions),
                       "handoff_triggers_sent": tally.triggers_sent, "handoffs_opened": tally.handoffs_started,
-                      "handoffs_resolved": tally.resolved, "wait_timeouts": tally.wait_timeouts, "agent_acknowledged": tally.agent_acked,
+                      "handoffs_resolved": tally.resolved, "wait_timeouts": tally.wait_timeouts,
+                      "agent_acknowledged": tally.agent_acked,
                       "agent_statuses": dict(sorted(tally.agent_statuses.items()))},
            # the server's log without its access lines (warnings, errors), first 30 lines
            "server_log": [ln for ln in log_lines if not ln.startswith("INFO:")][:30],
