@@ -15,6 +15,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -97,12 +98,91 @@ class Model:
     def labels(self) -> list[str]:
         return [str(c) for c in self.pipeline.classes_]
 
+    def __post_init__(self) -> None:
+        self._fast = _FastPath.of(self.pipeline)
+
     def probabilities(self, texts: list[str]) -> np.ndarray:
+        if self._fast is not None:
+            return self._fast.predict_proba(texts)
         return np.asarray(self.pipeline.predict_proba(texts))
 
     def rank(self, text: str, top_k: int | None = None) -> list[IntentPrediction]:
         probs = self.probabilities([text])[0]
         return ranking_from(self.labels, probs, top_k)
+
+
+@dataclass
+class _FastPath:
+    """The fitted pipeline's own steps called directly, for one message at serving time.
+
+    Pipeline, FeatureUnion and LogisticRegression.predict_proba re-validate their input and
+    dispatch through joblib on every call: about half of a message's classification time.
+    This computes the same numbers (a test holds it to the pipeline) without that overhead.
+    """
+
+    normalize: Any
+    parts: list[tuple[Any, float | None, Any]]  # transformer, weight, its analyzer when plain TF-IDF
+    coef: Any
+    intercept: np.ndarray
+
+    @classmethod
+    def of(cls, pipeline: Pipeline) -> _FastPath | None:
+        steps = pipeline.named_steps
+        if list(steps) != ["normalize", "features", "clf"] or not isinstance(steps["clf"], LogisticRegression):
+            return None
+        union, clf = steps["features"], steps["clf"]
+        if len(clf.classes_) < 3 or union.n_jobs not in (None, 1):
+            return None  # binary models use a sigmoid, not the softmax below
+        weights = union.transformer_weights or {}
+        parts = [(t, weights.get(name), t.build_analyzer() if _plain_tfidf(t) else None)
+                 for name, t in union.transformer_list if t not in (None, "drop")]
+        return cls(steps["normalize"].func, parts, clf.coef_.T.copy(), clf.intercept_.copy())
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        x = self.normalize(texts)
+        blocks = []
+        for transformer, weight, analyzer in self.parts:
+            if analyzer is not None:
+                block = _tfidf_rows(transformer, analyzer, x)
+            else:
+                block = transformer.transform(x)
+            blocks.append(block * weight if weight is not None else block)
+        features = sparse.hstack(blocks, format="csr")
+        scores = np.asarray(features @ self.coef) + self.intercept
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        return scores
+
+
+def _plain_tfidf(vec: Any) -> bool:
+    """The settings _tfidf_rows reproduces (those build_pipeline uses)."""
+    return isinstance(vec, TfidfVectorizer) and bool(vec.use_idf and vec.norm == "l2" and not vec.binary and vec.dtype in (np.float64, float))
+
+
+def _tfidf_rows(vec: TfidfVectorizer, analyze: Any, docs: list[str]) -> sparse.csr_matrix:
+    """TfidfVectorizer.transform for a few short documents, without its per-call set-up."""
+    vocabulary, idf = vec.vocabulary_, vec.idf_
+    indptr, indices, data = [0], [], []
+    for doc in docs:
+        counts: dict[int, int] = {}
+        for token in analyze(doc):
+            j = vocabulary.get(token)
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        cols = np.fromiter(sorted(counts), dtype=np.int64, count=len(counts))
+        tf = np.array([counts[j] for j in cols], dtype=np.float64)
+        if vec.sublinear_tf:
+            tf = np.log(tf) + 1.0
+        values = tf * idf[cols]
+        norm = np.sqrt(np.dot(values, values))
+        if norm > 0:
+            values /= norm
+        indices.append(cols)
+        data.append(values)
+        indptr.append(indptr[-1] + len(cols))
+    return sparse.csr_matrix((np.concatenate(data) if data else np.zeros(0), np.concatenate(indices) if indices
+                              else np.zeros(0, dtype=np.int64), indptr), shape=(len(docs), len(idf)))
 
 
 def ranking_from(labels: list[str], probs: np.ndarray, top_k: int | None = None) -> list[IntentPrediction]:
