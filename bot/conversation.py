@@ -80,26 +80,34 @@ class Conversations:
     def chat(self, session_id: str | None, text: str) -> ChatResult:
         """Store the shopper's message, then answer it or pass it to the person who has it."""
         check_message(text)
-        chat = self.store.open_session(session_id)
-        last_text = self.store.last_text(chat.id) if session_id else None
-        msg = self.store.add_message(chat.id, "shopper", text)
-        open_handoff = self.store.open_handoff(chat.id) if chat.mode == "human" else None
-        if open_handoff is not None:
-            self.events.publish("agents", {"type": "message", "handoff_id": open_handoff.id,
-                                           "message": message_dict(msg)})
-            return ChatResult(chat.id, "human", open_handoff.intent, 0.0, None,
-                              {"id": open_handoff.id, "status": open_handoff.status,
-                               "position": self.store.queue_position(open_handoff.id)}, message_id=msg.id,
-                              reason=open_handoff.reason)
+        chat, last_text = self.store.session_context(session_id)
+        msg: Message | None = None
+        if chat.mode == "human":
+            msg = self.store.add_message(chat.id, "shopper", text)
+            open_handoff = self.store.open_handoff(chat.id)
+            if open_handoff is not None:
+                self.events.publish("agents", {"type": "message", "handoff_id": open_handoff.id,
+                                               "message": message_dict(msg)})
+                return ChatResult(chat.id, "human", open_handoff.intent, 0.0, None,
+                                  {"id": open_handoff.id, "status": open_handoff.status,
+                                   "position": self.store.queue_position(open_handoff.id)}, message_id=msg.id,
+                                  reason=open_handoff.reason)
+        # The reply is computed before the bot's turn is written: an answer costs one transaction.
         out = self.bot.reply(text, SessionState(fallbacks=chat.fallbacks, last_intent=chat.last_intent,
                                                   last_text=last_text))
+        if out.route == "human" and msg is None:
+            msg = self.store.add_message(chat.id, "shopper", text)
         if out.route == "human":
             return self._hand_off(chat.id, msg, out)
         fallbacks = chat.fallbacks + 1 if out.action in ("clarify", "suggest") else 0
-        self.store.set_state(chat.id, fallbacks=fallbacks,
-                             last_intent=out.intent if out.action == "answer" else chat.last_intent)
-        bot_msg = self.store.add_message(chat.id, "bot", out.reply, intent=out.intent, confidence=out.confidence,
-                                         extra={"action": out.action, "suggestions": out.suggestions})
+        state = {"fallbacks": fallbacks, "last_intent": out.intent if out.action == "answer" else chat.last_intent}
+        fields = {"intent": out.intent, "confidence": out.confidence,
+                  "extra": {"action": out.action, "suggestions": out.suggestions}}
+        if msg is None:
+            msg, bot_msg = self.store.record_turn(chat.id, text, out.reply, state=state, **fields)
+        else:
+            self.store.set_state(chat.id, **state)
+            bot_msg = self.store.add_message(chat.id, "bot", out.reply, **fields)
         self.events.publish(f"session:{chat.id}", {"type": "message", "message": message_dict(bot_msg)})
         return ChatResult(chat.id, "faq", out.intent, out.confidence, out.reply, None, out.suggestions,
                           bot_msg.id, out.reason)

@@ -177,6 +177,34 @@ class Store:
                 raise NotFoundError("会话不存在或已过期，请刷新页面重新开始")
             return chat
 
+    def session_context(self, session_id: str | None) -> tuple[ChatSession, str | None]:
+        """One transaction: the session (created when `session_id` is None) and its last shopper message."""
+        with self.tx() as s:
+            if session_id is None:
+                chat = ChatSession(id=new_token())
+                s.add(chat)
+                s.flush()
+                return chat, None
+            chat = s.get(ChatSession, session_id)
+            if chat is None:
+                raise NotFoundError("会话不存在或已过期，请刷新页面重新开始")
+            last = s.scalar(select(Message.text).where(Message.session_id == session_id, Message.role == "shopper")
+                            .order_by(Message.id.desc()).limit(1))
+            return chat, last
+
+    def record_turn(self, session_id: str, shopper_text: str, bot_text: str, *, state: dict[str, Any],
+                    **bot_fields: Any) -> tuple[Message, Message]:
+        """One transaction for a turn the bot answered: the shopper's message, the reply, the new state."""
+        with self.tx() as s:
+            shopper = Message(session_id=session_id, role="shopper", text=shopper_text)
+            s.add(shopper)
+            s.flush()  # the shopper's message gets the smaller id
+            reply = Message(session_id=session_id, role="bot", text=bot_text, **bot_fields)
+            s.add(reply)
+            s.execute(update(ChatSession).where(ChatSession.id == session_id).values(updated_at=utcnow(), **state))
+            s.flush()
+            return shopper, reply
+
     def get_session(self, session_id: str) -> ChatSession:
         with self.tx() as s:
             chat = s.get(ChatSession, session_id)
