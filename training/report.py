@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # noqa: E402
 
+from training.thresholds import MIN_HUMAN_RECALL
+
 REPORT_FILE = "report.md"
 
 
@@ -109,7 +111,8 @@ def write_report(out: Path, *, labels: list[str], probs: np.ndarray, classes: li
         "![confusion matrix](confusion.png)", "", "![reliability diagram](reliability.png)", "",
         "## Thresholds", "",
         f"Chosen from the cross-validated risk-coverage curve for at most {meta['target_risk']:.0%} wrong "
-        f"answers while handing off at least 97% of the messages that need a person: "
+        f"answers while keeping at least {MIN_HUMAN_RECALL:.0%} of the messages that need a person away "
+        f"from answers and quick replies: "
         f"answer ≥ {meta['thresholds']['answer']}, top-2 margin ≥ {meta['thresholds']['margin']}, "
         f"hand off when human entries reach {meta['thresholds']['human']}, suggest when the top 3 reach "
         f"{meta['thresholds']['suggest']}.", "", "![risk-coverage](risk_coverage.png)", "",
