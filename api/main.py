@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import threading
@@ -95,6 +96,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     if settings.webhook_url else None)
         events = RedisEventBus(settings.redis_url, settings.redis_prefix) if settings.redis_url else EventBus()
         app.state.conversations = Conversations(holder, store, events, notify=notifier.notify if notifier else None)
+        # The model and its vocabularies are hundreds of thousands of long-lived objects: move them
+        # out of the collector's sight, so that full collections stop scanning them mid-request.
+        gc.collect()
+        gc.freeze()
         yield
         events.close()
         if notifier is not None:

@@ -54,7 +54,8 @@ def scale_data(src: Path, dst: Path, factor: int, seed: int = 0) -> dict[str, in
         if p.is_file() and (p.suffix != ".yml" or p.name == "shop.yml"):
             shutil.copy2(p, dst / p.name)
     rng = random.Random(seed)
-    n_entries = n_examples = 0
+    intents: set[str] = set()
+    n_examples = 0
     for p in sorted(src.glob("*.yml")):
         if p.name == "shop.yml":
             continue
@@ -69,11 +70,11 @@ def scale_data(src: Path, dst: Path, factor: int, seed: int = 0) -> dict[str, in
                 family, name = str(item["intent"]).split(".", 1)
                 out.append({**item, "intent": f"{family}.{name}_x{k}",
                             "examples": [_perturb(e, product, rng) for e in examples]})
-        for e in out:
-            n_entries += 1
+        for e in out:  # an intent may span several files (examples-only extensions)
+            intents.add(str(e["intent"]))
             n_examples += len(e["examples"])
         (dst / p.name).write_text(yaml.safe_dump(out, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return {"entries": n_entries, "examples": n_examples}
+    return {"entries": len(intents), "examples": n_examples}
 
 
 def _fit_only(data_dir: Path, out_dir: Path, embedder: str, thresholds: dict[str, Any]) -> tuple[Any, float, int]:
