@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import signal
 import threading
 from collections.abc import AsyncIterator
@@ -54,11 +55,16 @@ class BotHolder:
         return bot.model.version
 
     def rollback(self) -> str:
-        from training.train import rollback
+        """Serve the predecessor of the model in service (not of models/CURRENT, which a reload by
+        name leaves alone), then make it current on disk once it has loaded."""
+        from training.train import point_current
 
-        with self._lock:
-            version = rollback(self.settings.models_dir)
-        return self.reload(version)
+        previous = self.bot.model.metadata.get("previous")
+        if not previous:
+            raise KefuError(f"model {self.bot.model.version} has no previous version to roll back to")
+        version = self.reload(str(previous))
+        point_current(self.settings.models_dir, str(previous))
+        return version
 
 
 def _on_sighup(holder: BotHolder) -> None:
@@ -81,8 +87,24 @@ def _safe_reload(holder: BotHolder) -> None:
         log.error("model reload refused, still serving %s: %s", holder.bot.model.version, exc)
 
 
+class _RedactTokens(logging.Filter):
+    """Access lines carry the query string, and agents' event streams put their token in it."""
+
+    _TOKEN = re.compile(r"([?&]token=)[^&\s]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._TOKEN.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+_redact_tokens = _RedactTokens()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    logging.getLogger("uvicorn.access").addFilter(_redact_tokens)  # once: the same filter object
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -41,19 +41,30 @@ class BodyLimitMiddleware:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             return await _json(send, 413, "too_large", f"request body over {self.max_bytes} bytes")
-        seen = 0
+        seen, too_large, started = 0, False, False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, too_large
             msg = await receive()
             seen += len(msg.get("body", b""))
             if seen > self.max_bytes:
+                too_large = True
                 raise _TooLarge
             return msg
 
+        async def guarded(msg: Message) -> None:
+            # The framework may catch _TooLarge and answer 400 itself: drop that answer.
+            nonlocal started
+            if too_large and not started:
+                return
+            started = started or msg["type"] == "http.response.start"
+            await send(msg)
+
         try:
-            await self.app(scope, limited, send)
+            await self.app(scope, limited, guarded)
         except _TooLarge:
+            pass
+        if too_large and not started:
             await _json(send, 413, "too_large", f"request body over {self.max_bytes} bytes")
 
 
