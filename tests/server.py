@@ -56,8 +56,10 @@ def drop_pg_schema(url: str) -> None:
 class Server:
     """One `uvicorn api.main:create_app` process on a free port."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None, log: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str], port: int | None = None, log: Path | None = None,
+                 log_level: str = "warning") -> None:
         self.port = port or free_port()
+        self.log_level = log_level  # "info" shows uvicorn's request lines, as `kefu serve` does
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}, **env}
         self.log = log
@@ -65,7 +67,7 @@ class Server:
 
     def start(self, timeout: float = 120) -> Server:
         cmd = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", "warning"]
+               "--port", str(self.port), "--log-level", self.log_level]
         if self.log:
             # The child keeps its own copy of the descriptor; ours closes at once.
             with open(self.log, "ab") as out:
