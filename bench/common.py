@@ -214,11 +214,11 @@ def pg_available(url: str = PG_URL) -> bool:
         return False
 
 
-def fresh_pg_schema(url: str = PG_URL) -> str:
+def fresh_pg_schema(url: str = PG_URL, prefix: str = "kefu_bench") -> str:
     """A new empty schema; the returned URL points every connection at it."""
     import sqlalchemy as sa
 
-    name = f"kefu_bench_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))

@@ -4,53 +4,34 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
+
+from bench import common as bench_common
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("KEFU_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# One set of helpers with the benchmark suite, pointed at the test database.
+free_port = bench_common.free_port
 
 
 def pg_available() -> bool:
-    try:
-        engine = sa.create_engine(PG_URL, connect_args={"connect_timeout": 3})
-        with engine.connect():
-            pass
-        engine.dispose()
-        return True
-    except sa.exc.OperationalError:
-        return False
+    return bench_common.pg_available(PG_URL)
 
 
 def fresh_pg_schema() -> str:
     """A new empty schema in the test database; the URL points every connection at it."""
-    name = f"kefu_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    engine.dispose()
-    return f"{PG_URL}?options=-csearch_path%3D{name}"
+    return bench_common.fresh_pg_schema(PG_URL, prefix="kefu")
 
 
 def drop_pg_schema(url: str) -> None:
-    name = url.rsplit("%3D", 1)[1]
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
-    engine.dispose()
+    bench_common.drop_pg_schema(url, PG_URL)
 
 
 class Server:
