@@ -95,9 +95,9 @@ class Conversations:
         # The reply is computed before the bot's turn is written: an answer costs one transaction.
         out = self.bot.reply(text, SessionState(fallbacks=chat.fallbacks, last_intent=chat.last_intent,
                                                   last_text=last_text))
-        if out.route == "human" and msg is None:
-            msg = self.store.add_message(chat.id, "shopper", text)
         if out.route == "human":
+            if msg is None:
+                msg = self.store.add_message(chat.id, "shopper", text)
             return self._hand_off(chat.id, msg, out)
         fallbacks = chat.fallbacks + 1 if out.action in ("clarify", "suggest") else 0
         state = {"fallbacks": fallbacks, "last_intent": out.intent if out.action == "answer" else chat.last_intent}

@@ -101,6 +101,13 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+def _session(s: Session, session_id: str) -> ChatSession:
+    chat = s.get(ChatSession, session_id)
+    if chat is None:
+        raise NotFoundError("会话不存在或已过期，请刷新页面重新开始")
+    return chat
+
+
 class Store:
     """All reads and writes of conversations; each method is one committed transaction."""
 
@@ -166,17 +173,6 @@ class Store:
             return False
 
     # -- sessions and messages -------------------------------------------------------------
-    def open_session(self, session_id: str | None) -> ChatSession:
-        with self.tx() as s:
-            if session_id is None:
-                chat = ChatSession(id=new_token())
-                s.add(chat)
-                return chat
-            chat = s.get(ChatSession, session_id)
-            if chat is None:
-                raise NotFoundError("会话不存在或已过期，请刷新页面重新开始")
-            return chat
-
     def session_context(self, session_id: str | None) -> tuple[ChatSession, str | None]:
         """One transaction: the session (created when `session_id` is None) and its last shopper message."""
         with self.tx() as s:
@@ -185,9 +181,7 @@ class Store:
                 s.add(chat)
                 s.flush()
                 return chat, None
-            chat = s.get(ChatSession, session_id)
-            if chat is None:
-                raise NotFoundError("会话不存在或已过期，请刷新页面重新开始")
+            chat = _session(s, session_id)
             last = s.scalar(select(Message.text).where(Message.session_id == session_id, Message.role == "shopper")
                             .order_by(Message.id.desc()).limit(1))
             return chat, last
@@ -207,10 +201,7 @@ class Store:
 
     def get_session(self, session_id: str) -> ChatSession:
         with self.tx() as s:
-            chat = s.get(ChatSession, session_id)
-            if chat is None:
-                raise NotFoundError("会话不存在或已过期，请刷新页面重新开始")
-            return chat
+            return _session(s, session_id)
 
     def add_message(self, session_id: str, role: str, text: str, **fields: Any) -> Message:
         with self.tx() as s:
@@ -229,12 +220,6 @@ class Store:
             rows = s.scalars(select(Message).where(Message.session_id == session_id, Message.id > after)
                              .order_by(Message.id).limit(limit))
             return list(rows)
-
-    def last_text(self, session_id: str, role: str = "shopper") -> str | None:
-        """The newest message of one role in a session (for follow-up questions)."""
-        with self.tx() as s:
-            return s.scalar(select(Message.text).where(Message.session_id == session_id, Message.role == role)
-                            .order_by(Message.id.desc()).limit(1))
 
     def count_messages(self) -> int:
         with self.tx() as s:

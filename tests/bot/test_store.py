@@ -24,5 +24,5 @@ def test_processes_starting_together_migrate_one_sqlite_file(tmp_path: Path) -> 
             p.join(60)
         assert [p.exitcode for p in procs] == [0, 0, 0, 0]
         store = Store(url)
-        assert store.open_session(None).id
+        assert store.session_context(None)[0].id
         store.close()
