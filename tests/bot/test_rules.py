@@ -27,6 +27,11 @@ from bot.policy import Reason
     ("物流显示签收了但我没收到", Reason.PROBLEM),
     ("充不進電", Reason.PROBLEM),
     ("零食过期了", Reason.PROBLEM),
+    ("他妈的 三天了还不发", Reason.COMPLAINT),
+    ("给你们打一星", Reason.COMPLAINT),
+    ("要是还这样我就申请平台介入", Reason.COMPLAINT),  # a threat stays a complaint when conditional
+    ("杯子收到就碎了 如果不给换我就投诉", Reason.COMPLAINT),
+    ("如果不行的话 反正屏幕已经碎了", Reason.PROBLEM),  # the hypothetical ends before the problem
 ])
 # fmt: on
 def test_rules_route_to_a_person(text: str, reason: Reason) -> None:
@@ -39,6 +44,11 @@ def test_rules_route_to_a_person(text: str, reason: Reason) -> None:
     "什么时候发货", "还没收到货，到哪了", "不是质量问题，就是小了想退",
     "优惠券用不了", "尺码不对想换个大一号", "滚筒洗衣机包邮吗", "订单23151发了吗",
     "可以开发票吗", "怎么退货", "在吗",
+    # words that only look like a problem or a swear word
+    "满几件包邮", "满减多少", "送我妈的 能包装好看点吗", "等一星期能到吗",
+    "红包过期了还能用吗", "券过期了能补吗",
+    # a problem in a hypothetical asks about policy
+    "万一收到是碎的 运费谁出", "假如发错颜色了能换吗", "屏幕有坏点的话能退吗",
 ])
 # fmt: on
 def test_rules_leave_calm_questions_alone(text: str) -> None:
