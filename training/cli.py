@@ -91,11 +91,11 @@ def predict() -> None:
 
 @app.command("eval")
 def eval_cmd(
-    file: Annotated[Path, typer.Argument(help="JSON lines {text, route, faq: [ids]}")],
+    file: Annotated[Path, typer.Argument(help="JSON lines {text, route, faq: [ids]}, or a folder of such files")],
     as_json: Annotated[bool, typer.Option("--json", help="print metrics as JSON")] = False,
     errors: Annotated[bool, typer.Option("--errors", help="also list misrouted messages")] = False,
 ) -> None:
-    """Evaluate the current model and policy on a labelled file."""
+    """Evaluate the current model and policy on a labelled file (or every *.jsonl in a folder)."""
     from training.evaluate import evaluate, format_report, read_jsonl
     from training.service import load_bot
 

@@ -17,8 +17,12 @@ from bot.engine import Bot
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON lines file, or of every *.jsonl file in a folder, in name order."""
+    path = Path(path)
+    if path.is_dir():
+        return [rec for part in sorted(path.glob("*.jsonl")) for rec in read_jsonl(part)]
     records = []
-    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
             try:
                 rec = json.loads(line)

@@ -159,7 +159,7 @@ def _compare(texts: list[str], labels: list[str], classes: list[str], embedder: 
 def _heldout(data_dir: Path, out_dir: Path, target: Path, meta: dict[str, Any], heldout: Path | None,
              echo: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """Evaluate the new model (and the current one, if any) on the held-out file."""
-    if heldout is None or not Path(heldout).is_file():
+    if heldout is None or not Path(heldout).exists():
         return None, None
     from bot.classifier import load_model
     from bot.engine import Bot, thresholds_from
