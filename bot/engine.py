@@ -70,7 +70,9 @@ class Bot:
                  else Decision("clarify", None, 0.0, Reason.LOW_CONFIDENCE))
             return self._render(d, [], norm)
         hit = rules.match(norm)
-        ranking = self.rank(text)
+        # The message and, when it asks several things, each of its clauses: one batch.
+        clauses = self._clauses(norm)
+        ranking, *clause_rankings = self.model.rank_many([text, *clauses], TOP_K)
         d = decide(ranking, self.thresholds, rule=hit[0] if hit else None, fallbacks=state.fallbacks)
         if d.action != "answer" and hit is None and state.last_text and _ELLIPTICAL.match(norm):
             ranking2 = self.rank(f"{state.last_text}，{text}")
@@ -79,7 +81,7 @@ class Bot:
                 d, ranking = d2, ranking2
         if d.action == "handoff":
             return self._render(d, ranking, norm)
-        extra = self._other_questions(norm, d.intent if d.action == "answer" else None)
+        extra = self._other_questions(clause_rankings, d.intent if d.action == "answer" else None)
         if extra and d.action != "answer":  # the whole is unclear but its parts are not
             d, extra = Decision("answer", extra[0].intent, extra[0].confidence), extra[1:]
         return self._render(d, ranking, norm, extra)
@@ -92,15 +94,18 @@ class Bot:
                                          Reason.LOW_CONFIDENCE), reply.ranking, "")
         return reply
 
-    def _other_questions(self, norm: str, answered: str | None) -> list[IntentPrediction]:
-        """Confident FAQ entries of the message's other clauses, in order, without repeats."""
-        clauses = [c.strip() for c in _CLAUSES.split(norm) if c and len(c.strip()) >= 2]
-        if len(clauses) < 2:
-            return []
+    @staticmethod
+    def _clauses(norm: str) -> list[str]:
+        """The questions of a message that asks several (none for a single question)."""
+        clauses = [c.strip() for c in _CLAUSES.split(norm) if c and len(c.strip()) >= 2][:MAX_CLAUSES]
+        return clauses if len(clauses) >= 2 else []
+
+    def _other_questions(self, rankings: list[list[IntentPrediction]], answered: str | None) -> list[IntentPrediction]:
+        """Confident FAQ entries of the message's clauses, in order, without repeats."""
         found: list[IntentPrediction] = []
         seen = {answered}
-        for clause in clauses[:MAX_CLAUSES]:
-            d = decide(self.rank(clause), self.thresholds)
+        for ranking in rankings:
+            d = decide(ranking, self.thresholds)
             if d.action == "answer" and d.intent not in seen and not str(d.intent).startswith("smalltalk."):
                 seen.add(d.intent)
                 found.append(IntentPrediction(str(d.intent), d.confidence))
