@@ -74,8 +74,8 @@ def breakdown(bot: Any, messages: list[str]) -> dict[str, Any]:
 
     Stages: normalise, rules, jieba, and the model's predict_proba split into its pipeline steps
     (normalise step, word TF-IDF (includes jieba), char TF-IDF, embedding, logistic regression).
-    Also how many classifier calls (Bot.rank) one reply makes on average (several clauses,
-    follow-ups).
+    Also how many classifier calls one reply makes on average, and how many texts they rank (a
+    message of several clauses ranks the whole and each clause in one call).
     """
     from bot import rules
     from bot.engine import SessionState
@@ -119,26 +119,29 @@ def breakdown(bot: Any, messages: list[str]) -> dict[str, Any]:
         clf.predict_proba(x)
         add("pipe.logreg", time.perf_counter() - t)
 
-    calls = 0
-    original = bot.rank
+    calls = texts = 0
+    model = bot.model
+    original = model.probabilities
 
-    def counting(text: str) -> Any:
-        nonlocal calls
+    def counting(batch: list[str]) -> Any:
+        nonlocal calls, texts
         calls += 1
-        return original(text)
+        texts += len(batch)
+        return original(batch)
 
-    bot.rank = counting  # instance attribute shadows the method for this measurement only
+    model.probabilities = counting  # instance attribute shadows the method for this measurement only
     try:
         for m in messages:
             bot.reply(m, SessionState())
     finally:
-        del bot.rank
+        del model.probabilities
     n = max(1, len(messages))
     out = {k: round(v / n * 1000, 4) for k, v in stage.items()}
     # what predict_proba costs beyond its steps: scikit-learn's checks, FeatureUnion's joblib call, hstack
     steps = sum(v for k, v in out.items() if k.startswith("pipe."))
     out["pipe.overhead"] = round(max(0.0, out["model_rank_total"] - steps), 4)
     out["rank_calls_per_reply"] = round(calls / n, 3)
+    out["texts_ranked_per_reply"] = round(texts / n, 3)
     return out
 
 

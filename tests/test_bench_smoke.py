@@ -49,8 +49,11 @@ def test_inprocess_classifier_part_runs(tmp_path: Path) -> None:
     assert {"p50_ms", "p99_ms", "msgs_per_s"} <= set(out)
     assert out["n"] == 10
     assert {"p50_ms", "p99_ms"} <= set(bench_segmentation(messages))
-    stages = breakdown(bot, messages[:3])
-    assert "model_rank_total" in stages and "rank_calls_per_reply" in stages
+    # one classifier call per reply; a message of two questions ranks three texts in it
+    stages = breakdown(bot, [*messages[:3], "什么时候发货？包邮吗"])
+    assert "model_rank_total" in stages
+    assert stages["rank_calls_per_reply"] == 1
+    assert stages["texts_ranked_per_reply"] == (3 + 3) / 4
 
 
 class _Ok(BaseHTTPRequestHandler):
