@@ -77,6 +77,20 @@ def scale_data(src: Path, dst: Path, factor: int, seed: int = 0) -> dict[str, in
     return {"entries": len(intents), "examples": n_examples}
 
 
+def lbfgs_bytes(n_features: int, n_classes: int, history: int = 10) -> int:
+    """About the memory a multinomial logistic regression's L-BFGS-B fit takes: scipy's workspace
+    is 2 x history + 5 float64 vectors of the coefficients' size (scikit-learn's default history is
+    10), and the wrapper and the loss keep about ten more (the point, gradients, their copies)."""
+    return (2 * history + 15) * (n_features + 1) * n_classes * 8
+
+
+def available_bytes() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 2**63
+
+
 def _fit_only(data_dir: Path, out_dir: Path, embedder: str, thresholds: dict[str, Any]) -> tuple[Any, float, int]:
     """The final fit alone (no cross-validation): a Bot, the fit's seconds and the pickled model's bytes."""
     import joblib
@@ -90,7 +104,14 @@ def _fit_only(data_dir: Path, out_dir: Path, embedder: str, thresholds: dict[str
     texts, labels = kb.training_pairs()
     pipe = build_pipeline(embedder, seed=42)
     t0 = time.perf_counter()
-    pipe.fit(texts, labels)
+    # pipe.fit, in two steps, so that a fit the machine cannot hold is refused instead of crashing
+    features = pipe[:-1].fit_transform(texts)
+    need = lbfgs_bytes(features.shape[1], len(set(labels)))
+    if need > available_bytes():
+        raise MemoryError(f"the logistic regression's L-BFGS would need about {need / 2**30:.0f} GiB for "
+                          f"{features.shape[1]:,} features x {len(set(labels))} classes; "
+                          f"{available_bytes() / 2**30:.0f} GiB available")
+    pipe[-1].fit(features, labels)
     seconds = time.perf_counter() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(pipe, out_dir / "pipeline.joblib")
@@ -136,7 +157,14 @@ def catalogue_growth(data_dir: Path, workdir: Path, messages: list[str], factors
             train = {"train_s": info["seconds"], "train_kind": f"full train ({folds}-fold CV + final fit)",
                      "model_bytes": dir_size(Path(info["version_dir"]) / "pipeline.joblib")}
         else:
-            bot, fit_s, size = _fit_only(d, out, embedder, thresholds)
+            try:
+                bot, fit_s, size = _fit_only(d, out, embedder, thresholds)
+            except MemoryError as exc:
+                rows.append({"factor": factor, "embedder": embedder, **sizes, "skipped": str(exc)})
+                log(f"  catalogue x{factor} ({embedder}): not trained: {exc}")
+                shutil.rmtree(d, ignore_errors=True)
+                shutil.rmtree(out, ignore_errors=True)
+                continue
             train = {"fit_s": round(fit_s, 2), "train_kind": "final fit only (thresholds of the previous size)",
                      "model_bytes": size}
         lat = bench_reply(bot, messages, 1, clear_cache=True)
