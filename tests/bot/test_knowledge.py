@@ -50,30 +50,29 @@ def test_answers_are_filled_from_the_shop_config(tmp_path: Path) -> None:
     assert "17:45" in kb.answer("shipping.when")
 
 
-def test_unknown_placeholder_names_the_problem(tmp_path: Path) -> None:
+def _faq_with(tmp_path: Path, name: str, text: str) -> Path:
+    """A knowledge-base folder of the shop's config and one file `name` holding `text`."""
     data = tmp_path / "faq"
     data.mkdir()
     shutil.copy(DATA / "shop.yml", data / "shop.yml")
-    (data / "x.yml").write_text("- intent: a.b\n  answer: 亲，{shipping.nope}\n  examples: |\n    - 你好\n",
-                                encoding="utf-8")
+    (data / name).write_text(text, encoding="utf-8")
+    return data
+
+
+def test_unknown_placeholder_names_the_problem(tmp_path: Path) -> None:
+    data = _faq_with(tmp_path, "x.yml", "- intent: a.b\n  answer: 亲，{shipping.nope}\n  examples: |\n    - 你好\n")
     with pytest.raises(KnowledgeBaseError, match="shipping.nope|nope"):
         knowledge.load(data)
 
 
 def test_malformed_yaml_names_the_file(tmp_path: Path) -> None:
-    data = tmp_path / "faq"
-    data.mkdir()
-    shutil.copy(DATA / "shop.yml", data / "shop.yml")
-    (data / "broken.yml").write_text("- intent: a.b\n  answer: [unclosed\n", encoding="utf-8")
+    data = _faq_with(tmp_path, "broken.yml", "- intent: a.b\n  answer: [unclosed\n")
     with pytest.raises(KnowledgeBaseError, match="broken.yml"):
         knowledge.load(data)
 
 
 def test_entry_without_answer_is_refused(tmp_path: Path) -> None:
-    data = tmp_path / "faq"
-    data.mkdir()
-    shutil.copy(DATA / "shop.yml", data / "shop.yml")
-    (data / "x.yml").write_text("- intent: a.b\n  examples: |\n    - 你好\n", encoding="utf-8")
+    data = _faq_with(tmp_path, "x.yml", "- intent: a.b\n  examples: |\n    - 你好\n")
     with pytest.raises(KnowledgeBaseError, match="no answer for a.b"):
         knowledge.load(data)
 
