@@ -106,11 +106,11 @@ def _fit_only(data_dir: Path, out_dir: Path, embedder: str, thresholds: dict[str
     t0 = time.perf_counter()
     # pipe.fit, in two steps, so that a fit the machine cannot hold is refused instead of crashing
     features = pipe[:-1].fit_transform(texts)
-    need = lbfgs_bytes(features.shape[1], len(set(labels)))
-    if need > available_bytes():
+    n_classes = len(set(labels))
+    need, have = lbfgs_bytes(features.shape[1], n_classes), available_bytes()
+    if need > have:
         raise MemoryError(f"the logistic regression's L-BFGS would need about {need / 2**30:.0f} GiB for "
-                          f"{features.shape[1]:,} features x {len(set(labels))} classes; "
-                          f"{available_bytes() / 2**30:.0f} GiB available")
+                          f"{features.shape[1]:,} features x {n_classes} classes; {have / 2**30:.0f} GiB available")
     pipe[-1].fit(features, labels)
     seconds = time.perf_counter() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
