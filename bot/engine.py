@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bot import rules
 from bot.answers import personalised, reply_text
-from bot.classifier import Model
+from bot.model import Model
 from bot.errors import InvalidInputError
 from bot.knowledge import KnowledgeBase
 from bot.normalize import normalize

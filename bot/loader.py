@@ -6,7 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot import knowledge, segment
-from bot.classifier import current_version_dir, load_model
+from bot.model import current_version_dir, load_model
 from bot.engine import Bot, thresholds_from
 from bot.errors import ModelNotFoundError
 

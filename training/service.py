@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.classifier import current_version_dir
+from bot.model import current_version_dir
 from bot.config import Settings, get_settings
 from bot.engine import Bot
 from bot.errors import ModelNotFoundError

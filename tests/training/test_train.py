@@ -49,10 +49,16 @@ def test_training_is_deterministic_for_a_seed(tmp_path: Path) -> None:
     assert ma == mb
 
 
-def test_tampered_artefact_is_refused(models_dir: Path, tmp_path: Path) -> None:
+def test_tampered_artefacts_are_refused(models_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "m"
     shutil.copytree(current_version_dir(models_dir), copy)
     with open(copy / "pipeline.joblib", "ab") as fh:
+        fh.write(b"\0")
+    model = load_model(copy)  # the server loads only scorer.joblib...
+    assert model.rank("什么时候发货")[0].intent == "shipping.when"
+    with pytest.raises(IncompatibleModelError, match="checksum"):
+        model.pipeline  # ...tools that need the pipeline get the same refusal
+    with open(copy / "scorer.joblib", "ab") as fh:
         fh.write(b"\0")
     with pytest.raises(IncompatibleModelError, match="checksum"):
         load_model(copy)
