@@ -141,11 +141,11 @@ def serve(
     """Serve the HTTP API (and the widget) with uvicorn."""
     import uvicorn
 
-    from training.service import load_bot
+    from training.service import check_servable
 
     s = get_settings()
     try:
-        load_bot(train_if_missing=True)  # train before binding the port, not on the first request
+        check_servable(s)  # train before binding the port, not on the first request
     except KefuError as exc:
         _fail(exc)
     uvicorn.run("api.main:create_app", factory=True, host=host or s.host, port=port or s.port,

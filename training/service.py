@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.model import current_version_dir
+from bot import knowledge
+from bot.model import current_version_dir, load_model
 from bot.config import Settings, get_settings
 from bot.engine import Bot
 from bot.errors import ModelNotFoundError
@@ -18,6 +19,16 @@ def ensure_model(s: Settings) -> None:
 
         train(s.data_dir, s.models_dir, embedder=s.embedder, target_risk=s.target_risk,
               echo=lambda m: None, progress=False, report=False)
+
+
+def check_servable(settings: Settings | None = None) -> None:
+    """Train a model if there is none, then check what the server will load (the knowledge base, the
+    model's checksums, libraries and embedder) without loading jieba or the embedder: the server
+    loads them itself, and `kefu serve` should not pay for them twice."""
+    s = settings or get_settings()
+    ensure_model(s)
+    knowledge.load(s.data_dir)
+    load_model(current_version_dir(s.models_dir), embedder=s.embedder)
 
 
 def load_bot(settings: Settings | None = None, *, train_if_missing: bool = False) -> Bot:

@@ -1,0 +1,53 @@
+"""`kefu serve`, the README's `make run`: checks the model, then serves it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import DATA
+from tests.server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+KEFU = Path(sys.executable).parent / "kefu"
+
+
+def _env(models_dir: Path, db: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
+    return {**env, "KEFU_DATA_DIR": str(DATA), "KEFU_MODELS_DIR": str(models_dir),
+            "KEFU_DATABASE_URL": f"sqlite:///{db}", **extra}
+
+
+def test_kefu_serve_answers_a_shopper(models_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen([str(KEFU), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
+                            env=_env(models_dir, tmp_path / "kefu.db"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline, reply = time.monotonic() + 120, None
+        while reply is None and time.monotonic() < deadline:
+            assert proc.poll() is None, f"kefu serve exited with {proc.returncode}"
+            try:
+                reply = httpx.post(f"http://127.0.0.1:{port}/v1/chat", json={"message": "什么时候发货"}, timeout=5)
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert reply is not None and reply.status_code == 200, reply
+        assert reply.json()["intent"] == "shipping.when" and reply.json()["route"] == "faq"
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def test_kefu_serve_refuses_a_model_of_another_embedder_before_binding(models_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    out = subprocess.run([str(KEFU), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
+                         env=_env(models_dir, tmp_path / "kefu.db", KEFU_EMBEDDER="none"), capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode != 0
+    assert "embedder" in out.stderr and "retrain" in out.stderr
+    assert "Uvicorn running" not in out.stderr
