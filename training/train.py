@@ -15,10 +15,11 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from tqdm import tqdm
 
-from bot import knowledge
+from bot import embedders, knowledge
 from bot.classifier import CURRENT_FILE, FEATURIZER, METADATA_FILE, build_pipeline, library_versions, save_model
 from bot.embedders import embedder_id
 from bot.errors import KefuError
+from bot.model import CACHE_DIR
 from training.thresholds import choose_thresholds
 
 
@@ -85,6 +86,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
           progress: bool = True, echo: Any = print, compare: list[str] | None = None,
           heldout: Path | None = None, force: bool = False, report: bool = True) -> Path:
     """Train on data_dir, write models/<version>/ (+ report) and make it current if not worse."""
+    embedders.set_disk_cache(Path(out_dir) / CACHE_DIR)  # the server's first start finds it warm
     kb = knowledge.load(Path(data_dir), extra_examples=extra)
     texts, labels = kb.training_pairs()
     counts = Counter(labels)
@@ -159,8 +161,8 @@ def _heldout(data_dir: Path, out_dir: Path, target: Path, meta: dict[str, Any], 
     """Evaluate the new model (and the current one, if any) on the held-out file."""
     if heldout is None or not Path(heldout).exists():
         return None, None
-    from bot.model import load_model
     from bot.engine import Bot, thresholds_from
+    from bot.model import load_model
     from training.evaluate import evaluate, read_jsonl
 
     records = read_jsonl(Path(heldout))

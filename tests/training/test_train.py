@@ -57,7 +57,7 @@ def test_tampered_artefacts_are_refused(models_dir: Path, tmp_path: Path) -> Non
     model = load_model(copy)  # the server loads only scorer.joblib...
     assert model.rank("什么时候发货")[0].intent == "shipping.when"
     with pytest.raises(IncompatibleModelError, match="checksum"):
-        model.pipeline  # ...tools that need the pipeline get the same refusal
+        _ = model.pipeline  # ...tools that need the pipeline get the same refusal
     with open(copy / "scorer.joblib", "ab") as fh:
         fh.write(b"\0")
     with pytest.raises(IncompatibleModelError, match="checksum"):
