@@ -52,7 +52,7 @@ def models(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     first = (out / "CURRENT").read_text(encoding="utf-8").strip()
     copy_version(out, first, GOOD, previous=first)
     bad = copy_version(out, first, BAD, previous=first)
-    artefact = bad / "pipeline.joblib"
+    artefact = bad / "scorer.joblib"  # what the server loads
     data = bytearray(artefact.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte: the SHA-256 in metadata.json no longer matches
     artefact.write_bytes(bytes(data))
