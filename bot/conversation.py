@@ -81,6 +81,7 @@ class Conversations:
         """Store the shopper's message, then answer it or pass it to the person who has it."""
         check_message(text)
         chat, last_text = self.store.session_context(session_id)
+        new = session_id is None  # stored by this turn's first write
         msg: Message | None = None
         if chat.mode == "human":
             msg = self.store.add_message(chat.id, "shopper", text)
@@ -97,14 +98,14 @@ class Conversations:
                                                   last_text=last_text))
         if out.route == "human":
             if msg is None:
-                msg = self.store.add_message(chat.id, "shopper", text)
+                msg = self.store.add_message(chat.id, "shopper", text, new_session=new)
             return self._hand_off(chat.id, msg, out)
         fallbacks = chat.fallbacks + 1 if out.action in ("clarify", "suggest") else 0
         state = {"fallbacks": fallbacks, "last_intent": out.intent if out.action == "answer" else chat.last_intent}
         fields = {"intent": out.intent, "confidence": out.confidence,
                   "extra": {"action": out.action, "suggestions": out.suggestions}}
         if msg is None:
-            msg, bot_msg = self.store.record_turn(chat.id, text, out.reply, state=state, **fields)
+            msg, bot_msg = self.store.record_turn(chat.id, text, out.reply, state=state, new_session=new, **fields)
         else:
             self.store.set_state(chat.id, **state)
             bot_msg = self.store.add_message(chat.id, "bot", out.reply, **fields)

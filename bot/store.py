@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event, func,
-                        select, text, update)
+from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, Text, bindparam, create_engine, event,
+                        func, insert, select, text, update)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -82,6 +82,7 @@ class Handoff(Base):
 
 
 OPEN_STATUSES = ("waiting", "assigned")
+NO_SESSION = "会话不存在或已过期，请刷新页面重新开始"
 
 
 def make_engine(url: str) -> Engine:
@@ -101,10 +102,30 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
+# The chat path's writes as Core statements on the tables, built once: no unit-of-work flush and no
+# per-call statement construction (together most of SQLAlchemy's cost of an ORM insert).
+_SESSIONS, _MESSAGES = ChatSession.__table__, Message.__table__
+_INSERT_SESSION = insert(_SESSIONS)
+_INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
+_LAST_SHOPPER_TEXT = (select(_MESSAGES.c.text)
+                      .where(_MESSAGES.c.session_id == _SESSIONS.c.id, _MESSAGES.c.role == "shopper")
+                      .order_by(_MESSAGES.c.id.desc()).limit(1).scalar_subquery())
+_SESSION_CONTEXT = select(*_SESSIONS.c, _LAST_SHOPPER_TEXT.label("last_text")).where(
+    _SESSIONS.c.id == bindparam("session_id"))
+
+
+def _insert_message(s: Session, session_id: str, role: str, text: str, now: dt.datetime, **fields: Any) -> Message:
+    """One INSERT ... RETURNING id; the row as a detached Message."""
+    values = {"session_id": session_id, "role": role, "text": text, "created_at": now, "intent": None,
+              "confidence": None, "author": None, "extra": None, **fields}
+    msg_id = s.connection().execute(_INSERT_MESSAGE, values).scalar_one()
+    return Message(id=msg_id, **values)
+
+
 def _session(s: Session, session_id: str) -> ChatSession:
     chat = s.get(ChatSession, session_id)
     if chat is None:
-        raise NotFoundError("会话不存在或已过期，请刷新页面重新开始")
+        raise NotFoundError(NO_SESSION)
     return chat
 
 
@@ -174,42 +195,48 @@ class Store:
 
     # -- sessions and messages -------------------------------------------------------------
     def session_context(self, session_id: str | None) -> tuple[ChatSession, str | None]:
-        """One transaction: the session (created when `session_id` is None) and its last shopper message."""
+        """The session and its last shopper message (one read). For `session_id` None, a new session
+        that is not stored yet: the first write of its turn stores it (`new_session=True`), so a
+        turn costs one transaction and a message that fails validation leaves no empty session."""
+        if session_id is None:
+            return ChatSession(id=new_token(), mode="bot", fallbacks=0, last_intent=None), None
         with self.tx() as s:
-            if session_id is None:
-                chat = ChatSession(id=new_token())
-                s.add(chat)
-                s.flush()
-                return chat, None
-            chat = _session(s, session_id)
-            last = s.scalar(select(Message.text).where(Message.session_id == session_id, Message.role == "shopper")
-                            .order_by(Message.id.desc()).limit(1))
-            return chat, last
+            row = s.connection().execute(_SESSION_CONTEXT, {"session_id": session_id}).mappings().first()
+        if row is None:
+            raise NotFoundError(NO_SESSION)
+        values = dict(row)
+        last = values.pop("last_text")
+        return ChatSession(**values), last
+
+    def _touch(self, s: Session, session_id: str, now: dt.datetime, new_session: bool, **values: Any) -> None:
+        """Store a new session, or mark an existing one as updated (with `values`)."""
+        conn = s.connection()
+        if new_session:
+            conn.execute(_INSERT_SESSION, {"id": session_id, "created_at": now, "updated_at": now, "mode": "bot",
+                                           "fallbacks": 0, "last_intent": None, **values})
+        else:
+            conn.execute(update(_SESSIONS).where(_SESSIONS.c.id == session_id).values(updated_at=now, **values))
 
     def record_turn(self, session_id: str, shopper_text: str, bot_text: str, *, state: dict[str, Any],
-                    **bot_fields: Any) -> tuple[Message, Message]:
-        """One transaction for a turn the bot answered: the shopper's message, the reply, the new state."""
+                    new_session: bool = False, **bot_fields: Any) -> tuple[Message, Message]:
+        """One transaction for a turn the bot answered: the shopper's message, the reply, the new state
+        (and the session itself when `new_session`)."""
         with self.tx() as s:
-            shopper = Message(session_id=session_id, role="shopper", text=shopper_text)
-            s.add(shopper)
-            s.flush()  # the shopper's message gets the smaller id
-            reply = Message(session_id=session_id, role="bot", text=bot_text, **bot_fields)
-            s.add(reply)
-            s.execute(update(ChatSession).where(ChatSession.id == session_id).values(updated_at=utcnow(), **state))
-            s.flush()
-            return shopper, reply
+            now = utcnow()
+            self._touch(s, session_id, now, new_session, **state)
+            shopper = _insert_message(s, session_id, "shopper", shopper_text, now)  # the smaller id
+            return shopper, _insert_message(s, session_id, "bot", bot_text, now, **bot_fields)
 
     def get_session(self, session_id: str) -> ChatSession:
         with self.tx() as s:
             return _session(s, session_id)
 
-    def add_message(self, session_id: str, role: str, text: str, **fields: Any) -> Message:
+    def add_message(self, session_id: str, role: str, text: str, *, new_session: bool = False,
+                    **fields: Any) -> Message:
         with self.tx() as s:
-            msg = Message(session_id=session_id, role=role, text=text, **fields)
-            s.add(msg)
-            s.execute(update(ChatSession).where(ChatSession.id == session_id).values(updated_at=utcnow()))
-            s.flush()
-            return msg
+            now = utcnow()
+            self._touch(s, session_id, now, new_session)
+            return _insert_message(s, session_id, role, text, now, **fields)
 
     def set_state(self, session_id: str, **values: Any) -> None:
         with self.tx() as s:

@@ -126,3 +126,47 @@ def test_webhook_is_signed_and_retried(bot, store: Store) -> None:  # type: igno
     event = json.loads(body)
     assert event["type"] == "handoff.created" and event["handoff"]["id"] == out.handoff["id"]  # type: ignore[index]
     assert event["handoff"]["reason"] == "problem"
+
+
+def _sessions(store: Store) -> int:
+    from sqlalchemy import func, select
+
+    from bot.store import ChatSession
+
+    with store.tx() as s:
+        return int(s.scalar(select(func.count(ChatSession.id))) or 0)
+
+
+def test_a_first_turn_stores_the_session_its_messages_and_state_together(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
+    conv = Conversations(lambda: bot, store, now=lambda: at(14))
+    out = conv.chat(None, "什么时候发货")
+    assert out.route == "faq" and out.intent == "shipping.when"
+    chat = store.get_session(out.session_id)
+    assert (chat.mode, chat.fallbacks, chat.last_intent) == ("bot", 0, "shipping.when")
+    history = conv.history(out.session_id)
+    assert [(m["role"], m["text"]) for m in history] == [("shopper", "什么时候发货"), ("bot", out.reply)]
+    assert history[0]["id"] < history[1]["id"] == out.message_id
+    assert history[1]["intent"] == "shipping.when" and history[1]["created_at"]
+    again = conv.chat(out.session_id, "那运费呢")  # the stored session goes on
+    assert again.session_id == out.session_id and len(conv.history(out.session_id)) == 4
+
+
+def test_a_first_message_for_a_person_stores_the_session_in_human_mode(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
+    conv = Conversations(lambda: bot, store, now=lambda: at(14))
+    out = conv.chat(None, "转人工")
+    assert out.route == "human" and store.get_session(out.session_id).mode == "human"
+    assert [m["role"] for m in conv.history(out.session_id)] == ["shopper", "bot"]
+    assert store.get_handoff(out.handoff["id"]).session_id == out.session_id  # type: ignore[index]
+
+
+def test_a_refused_first_message_leaves_no_empty_session(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
+    from bot.errors import InvalidInputError
+
+    conv = Conversations(lambda: bot, store, now=lambda: at(14))
+    before = _sessions(store)
+    for bad in ["", "   ", "字" * 5000]:
+        with pytest.raises(InvalidInputError):
+            conv.chat(None, bad)
+    assert _sessions(store) == before
+    conv.chat(None, "在吗")
+    assert _sessions(store) == before + 1

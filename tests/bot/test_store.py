@@ -24,5 +24,7 @@ def test_processes_starting_together_migrate_one_sqlite_file(tmp_path: Path) -> 
             p.join(60)
         assert [p.exitcode for p in procs] == [0, 0, 0, 0]
         store = Store(url)
-        assert store.session_context(None)[0].id
+        chat = store.session_context(None)[0]
+        store.add_message(chat.id, "shopper", "在吗", new_session=True)
+        assert store.get_session(chat.id).mode == "bot"
         store.close()
