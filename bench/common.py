@@ -122,7 +122,7 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        from bot.classifier import library_versions
+        from bot.model import library_versions
 
         libs = library_versions()
     except Exception:  # noqa: BLE001 - informative only

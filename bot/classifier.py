@@ -19,14 +19,9 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from bot.embedders import make_embedder
-from bot.model import (CURRENT_FILE, METADATA_FILE, PIPELINE_FILE, SCORER_FILE, SCORER_FORMAT, Model, Scorer,
-                       current_version_dir, file_sha256, library_versions, load_model)
+from bot.model import PIPELINE_FILE, SCORER_FILE, SCORER_FORMAT, Model, Scorer, file_sha256
 from bot.normalize import normalize_batch
 from bot.segment import cut
-
-__all__ = ["CURRENT_FILE", "FEATURIZER", "METADATA_FILE", "PIPELINE_FILE", "SCORER_FILE", "EmbeddingFeatures", "Model",
-           "build_pipeline", "current_version_dir", "export_scorer", "file_sha256", "library_versions", "load_model",
-           "model_from_pipeline", "save_model"]
 
 FEATURIZER = "tfidf_jieba_char.v1"
 

@@ -16,10 +16,10 @@ from sklearn.model_selection import StratifiedKFold
 from tqdm import tqdm
 
 from bot import embedders, knowledge
-from bot.classifier import CURRENT_FILE, FEATURIZER, METADATA_FILE, build_pipeline, library_versions, save_model
+from bot.classifier import FEATURIZER, build_pipeline, save_model
 from bot.embedders import embedder_id
 from bot.errors import KefuError
-from bot.model import CACHE_DIR
+from bot.model import CACHE_DIR, CURRENT_FILE, METADATA_FILE, library_versions
 from training.thresholds import choose_thresholds
 
 

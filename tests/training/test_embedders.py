@@ -20,9 +20,10 @@ import pytest
 import yaml
 
 from bot import knowledge
-from bot.classifier import build_pipeline, current_version_dir, load_model
+from bot.classifier import build_pipeline
 from bot.embedders import embedder_id, make_embedder
 from bot.errors import IncompatibleModelError
+from bot.model import current_version_dir, load_model
 from bot.normalize import normalize
 from bot.static_embedding import StaticEmbedder, pretokenize, static_tokens
 from tests.conftest import DATA, ROOT

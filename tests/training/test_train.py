@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.classifier import CURRENT_FILE, current_version_dir, load_model
 from bot.errors import IncompatibleModelError, ModelNotFoundError
+from bot.model import CURRENT_FILE, current_version_dir, load_model
 from tests.conftest import CATALOGUE, DATA, HELDOUT, ROOT
 from training.train import train
 
