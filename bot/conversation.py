@@ -14,13 +14,14 @@ from zoneinfo import ZoneInfo
 
 from bot.answers import reply_text
 from bot.engine import Bot, SessionState, check_message
-from bot.errors import ConflictError, InvalidInputError, NotFoundError
+from bot.errors import InvalidInputError, NotFoundError
 from bot.events import EventBus
 from bot.pii import mask
-from bot.store import Handoff, Message, Store
+from bot.store import AlreadyHandedOffError, Handoff, Message, Store
 
 log = logging.getLogger(__name__)
-
+# A handoff's transcript: the newest messages of the chat (the one that was handed off among them).
+TRANSCRIPT_LIMIT = 500
 
 
 @dataclass
@@ -82,51 +83,58 @@ class Conversations:
         check_message(text)
         chat, last_text = self.store.session_context(session_id)
         new = session_id is None  # stored by this turn's first write
-        msg: Message | None = None
         if chat.mode == "human":
-            msg = self.store.add_message(chat.id, "shopper", text)
-            open_handoff = self.store.open_handoff(chat.id)
-            if open_handoff is not None:
-                self.events.publish("agents", {"type": "message", "handoff_id": open_handoff.id,
-                                               "message": message_dict(msg)})
-                return ChatResult(chat.id, "human", open_handoff.intent, 0.0, None,
-                                  {"id": open_handoff.id, "status": open_handoff.status,
-                                   "position": self.store.queue_position(open_handoff.id)}, message_id=msg.id,
-                                  reason=open_handoff.reason)
-        # The reply is computed before the bot's turn is written: an answer costs one transaction.
+            to_agent = self._to_agent(chat.id, text)
+            if to_agent is not None:
+                return to_agent
+        # The reply is computed before anything is written: a turn is one transaction.
         out = self.bot.reply(text, SessionState(fallbacks=chat.fallbacks, last_intent=chat.last_intent,
                                                   last_text=last_text))
         if out.route == "human":
-            if msg is None:
-                msg = self.store.add_message(chat.id, "shopper", text, new_session=new)
-            return self._hand_off(chat.id, msg, out)
+            try:
+                return self._hand_off(chat.id, text, out, new)
+            except AlreadyHandedOffError:  # a message of the same session handed off meanwhile
+                to_agent = self._to_agent(chat.id, text)
+                if to_agent is not None:
+                    return to_agent
+                return self._hand_off(chat.id, text, out, new)  # ...and it was resolved at once
         fallbacks = chat.fallbacks + 1 if out.action in ("clarify", "suggest") else 0
         state = {"fallbacks": fallbacks, "last_intent": out.intent if out.action == "answer" else chat.last_intent}
         fields = {"intent": out.intent, "confidence": out.confidence,
                   "extra": {"action": out.action, "suggestions": out.suggestions}}
-        if msg is None:
-            msg, bot_msg = self.store.record_turn(chat.id, text, out.reply, state=state, new_session=new, **fields)
-        else:
-            self.store.set_state(chat.id, **state)
-            bot_msg = self.store.add_message(chat.id, "bot", out.reply, **fields)
+        _, bot_msg = self.store.record_turn(chat.id, text, out.reply, state=state, new_session=new, **fields)
         self.events.publish(f"session:{chat.id}", {"type": "message", "message": message_dict(bot_msg)})
         return ChatResult(chat.id, "faq", out.intent, out.confidence, out.reply, None, out.suggestions,
                           bot_msg.id, out.reason)
 
-    def _hand_off(self, session_id: str, msg: Message, out: Any) -> ChatResult:
+    def _to_agent(self, session_id: str, text: str) -> ChatResult | None:
+        """The message of a chat a person has: stored and passed to agents; None if nobody has it."""
+        stored = self.store.message_to_agent(session_id, text)
+        if stored is None:
+            return None
+        msg, h = stored
+        self.events.publish("agents", {"type": "message", "handoff_id": h.id, "message": message_dict(msg)})
+        return ChatResult(session_id, "human", h.intent, 0.0, None,
+                          {"id": h.id, "status": h.status, "position": self.store.queue_position(h.id)},
+                          message_id=msg.id, reason=h.reason)
+
+    def _hand_off(self, session_id: str, text: str, out: Any, new: bool) -> ChatResult:
         guesses = [p.as_dict() for p in out.ranking[:3]]
-        h = self.store.create_handoff(session_id, reason=out.reason or "requested", intent=out.intent,
-                                      guesses=guesses, last_message=msg.text, message_id=msg.id)
-        position = self.store.queue_position(h.id)
-        text = out.reply + "\n" + (self._closed_text() or self._waiting_text(position))
-        bot_msg = self.store.add_message(session_id, "bot", text, intent=out.intent, confidence=out.confidence,
-                                         extra={"action": "handoff", "reason": out.reason})
+        closed = self._closed_text()
+
+        def reply(position: int) -> str:
+            return out.reply + "\n" + (closed or self._waiting_text(position))
+
+        _, h, bot_msg, position = self.store.hand_off(
+            session_id, text, new_session=new, reason=out.reason or "requested", intent=out.intent, guesses=guesses,
+            bot_text=reply, bot_fields={"intent": out.intent, "confidence": out.confidence,
+                                        "extra": {"action": "handoff", "reason": out.reason}})
         log.info("handoff %s: reason=%s intent=%s", h.id, h.reason, h.intent)
         self.events.publish("agents", {"type": "handoff", "handoff": handoff_dict(h, position)})
         if self._notify is not None:
             self._notify({"type": "handoff.created", "handoff": handoff_dict(h, position)})
         self.events.publish(f"session:{session_id}", {"type": "message", "message": message_dict(bot_msg)})
-        return ChatResult(session_id, "human", out.intent, out.confidence, text,
+        return ChatResult(session_id, "human", out.intent, out.confidence, bot_msg.text,
                           {"id": h.id, "status": h.status, "position": position}, message_id=bot_msg.id,
                           reason=out.reason)
 
@@ -151,16 +159,19 @@ class Conversations:
         return [message_dict(m) for m in self.store.messages(session_id, after)]
 
     # -- agent side ------------------------------------------------------------------------
-    def queue(self, status: str | None) -> list[dict[str, Any]]:
-        if status not in (None, "waiting", "assigned", "resolved", "returned"):
-            raise InvalidInputError("status must be waiting, assigned, resolved or returned")
-        return [handoff_dict(h, self.store.queue_position(h.id) if h.status == "waiting" else None)
-                for h in self.store.list_handoffs(status)]
+    def queue(self, status: str | None = None, *, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
+        """Open handoffs (all waiting and assigned ones, oldest first, whatever the history), or
+        resolved ones, newest first, a page of `limit` before the id `before`."""
+        if status in (None, "waiting", "assigned"):
+            return [handoff_dict(h, position) for h, position in self.store.open_handoffs(status)]
+        if status == "resolved":
+            return [handoff_dict(h) for h in self.store.closed_handoffs(limit, before)]
+        raise InvalidInputError("status must be waiting, assigned or resolved")
 
     def detail(self, handoff_id: int) -> dict[str, Any]:
         h = self.store.get_handoff(handoff_id)
         out = handoff_dict(h, self.store.queue_position(h.id))
-        out["transcript"] = [message_dict(m) for m in self.store.messages(h.session_id)]
+        out["transcript"] = [message_dict(m) for m in self.store.recent_messages(h.session_id, TRANSCRIPT_LIMIT)]
         return out
 
     def claim(self, handoff_id: int, agent: str) -> dict[str, Any]:
@@ -170,23 +181,19 @@ class Conversations:
 
     def agent_message(self, handoff_id: int, agent: str, text: str) -> dict[str, Any]:
         text = check_message(text)
-        h = self.store.get_handoff(handoff_id)
-        if h.status == "waiting":  # replying takes the handoff, as in any shop console
-            h = self.store.claim(handoff_id, agent)
-        elif h.status != "assigned":
-            raise ConflictError(f"handoff {handoff_id} is {h.status}")
-        elif h.agent != agent:
-            raise ConflictError(f"handoff {handoff_id} is assigned to {h.agent}")
-        msg = self.store.add_message(h.session_id, "agent", text, author=agent)
+        before = self.store.get_handoff(handoff_id).status
+        h, msg = self.store.agent_reply(handoff_id, agent, text)
+        if before == "waiting":
+            self.events.publish("agents", {"type": "claimed", "handoff": handoff_dict(h)})
         self.events.publish(f"session:{h.session_id}", {"type": "message", "message": message_dict(msg)})
         return message_dict(msg)
 
     def resolve(self, handoff_id: int, agent: str, label: str | None, note: str | None) -> dict[str, Any]:
         if label is not None and label not in self.bot.kb.entries:
             raise InvalidInputError(f"label '{label}' is not a catalogue id")
-        h = self.store.resolve(handoff_id, agent, label, note)
-        msg = self.store.add_message(h.session_id, "system", reply_text(self.bot.kb, "back"))
-        self.events.publish(f"session:{h.session_id}", {"type": "message", "message": message_dict(msg)})
+        h, msg = self.store.resolve(handoff_id, agent, label, note, system_text=reply_text(self.bot.kb, "back"))
+        if msg is not None:
+            self.events.publish(f"session:{h.session_id}", {"type": "message", "message": message_dict(msg)})
         self.events.publish("agents", {"type": "resolved", "handoff": handoff_dict(h)})
         return handoff_dict(h)
 

@@ -8,23 +8,47 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (JSON, DateTime, Float, ForeignKey, Integer, String, Text, bindparam, create_engine, event,
-                        func, insert, select, text, update)
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-from bot.errors import ConflictError, KefuError, NotFoundError
+from bot.errors import ConflictError, InvalidInputError, KefuError, NotFoundError
+
+log = logging.getLogger(__name__)
 
 
 class StoreUnavailableError(KefuError):
     """The database cannot be reached; the caller should answer 503 and retry later."""
+
+
+class AlreadyHandedOffError(ConflictError):
+    """The session already has an open handoff (the database allows one at a time)."""
 
 
 def utcnow() -> dt.datetime:
@@ -80,15 +104,26 @@ class Handoff(Base):
     assigned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
+    # One open handoff per session, enforced by the database: concurrent messages of one session
+    # cannot open two (a partial unique index, on SQLite and PostgreSQL alike).
+    __table_args__ = (
+        Index("uq_handoffs_open_session", "session_id", unique=True,
+              sqlite_where=text("status IN ('waiting', 'assigned')"),
+              postgresql_where=text("status IN ('waiting', 'assigned')")),
+    )
+
 
 OPEN_STATUSES = ("waiting", "assigned")
+CLOSED_STATUSES = ("resolved",)
 NO_SESSION = "会话不存在或已过期，请刷新页面重新开始"
 
 
 def make_engine(url: str) -> Engine:
     """An engine for the URL; SQLite gets WAL, a busy timeout and foreign keys."""
+    # hide_parameters: a failed statement's values (shoppers' messages, with phone numbers and
+    # addresses) never reach an exception's text, and so never a log.
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _pragmas(conn: Any, _record: Any) -> None:
@@ -99,7 +134,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
 
 
 # The chat path's writes as Core statements on the tables, built once: no unit-of-work flush and no
@@ -120,6 +155,39 @@ def _insert_message(s: Session, session_id: str, role: str, text: str, now: dt.d
               "confidence": None, "author": None, "extra": None, **fields}
     msg_id = s.connection().execute(_INSERT_MESSAGE, values).scalar_one()
     return Message(id=msg_id, **values)
+
+
+def _handoff(s: Session, handoff_id: int) -> Handoff:
+    h = s.get(Handoff, handoff_id)
+    if h is None:
+        raise NotFoundError(f"handoff {handoff_id} not found")
+    return h
+
+
+def _position(s: Session, handoff_id: int) -> int:
+    """1-based place among waiting handoffs (0 when it is not waiting)."""
+    status = s.scalar(select(Handoff.status).where(Handoff.id == handoff_id))
+    if status != "waiting":
+        return 0
+    ahead = s.scalar(select(func.count(Handoff.id)).where(Handoff.status == "waiting", Handoff.id < handoff_id))
+    return int(ahead or 0) + 1
+
+
+def _claim(s: Session, handoff_id: int, agent: str) -> Handoff:
+    done = s.execute(update(Handoff).where(Handoff.id == handoff_id, Handoff.status == "waiting")
+                     .values(status="assigned", agent=agent, assigned_at=utcnow())
+                     .execution_options(synchronize_session=False))
+    h = _fresh(s, handoff_id)
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError(f"handoff {handoff_id} is already {h.status}" + (f" by {h.agent}" if h.agent else ""))
+    return h
+
+
+def _fresh(s: Session, handoff_id: int) -> Handoff:
+    """The handoff as the database has it now (after a Core UPDATE the session's copy may be stale)."""
+    h = _handoff(s, handoff_id)
+    s.refresh(h)
+    return h
 
 
 def _session(s: Session, session_id: str) -> ChatSession:
@@ -172,18 +240,28 @@ class Store:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except OperationalError as exc:
-            raise StoreUnavailableError(f"database unavailable: {exc.orig}") from None
+            raise StoreUnavailableError(f"database unavailable: {type(exc.orig).__name__}") from None
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextmanager
     def tx(self) -> Iterator[Session]:
+        """One transaction: committed whole, or rolled back whole. Database errors become the core's
+        errors (bad data 422, a constraint 409, anything else 503) with messages that hold no
+        stored values: the driver's own text can quote a row (a phone number, an address)."""
         try:
             with self._sessions.begin() as s:
                 yield s
-        except OperationalError as exc:
-            raise StoreUnavailableError(f"database unavailable: {exc.orig}") from None
+        except (DataError, UnicodeError) as exc:  # a NUL (PostgreSQL), a lone surrogate (any driver)
+            log.warning("database refused a value: %s", type(getattr(exc, "orig", exc)).__name__)
+            raise InvalidInputError("the text contains characters that cannot be stored") from None
+        except IntegrityError as exc:
+            log.warning("database constraint: %s", type(exc.orig).__name__)
+            raise ConflictError("the record changed meanwhile; try again") from None
+        except DBAPIError as exc:  # OperationalError, InterfaceError, InternalError...
+            log.warning("database unavailable: %s", type(exc.orig).__name__)
+            raise StoreUnavailableError("database unavailable; try again shortly") from None
 
     def ping(self) -> bool:
         try:
@@ -238,9 +316,18 @@ class Store:
             self._touch(s, session_id, now, new_session)
             return _insert_message(s, session_id, role, text, now, **fields)
 
-    def set_state(self, session_id: str, **values: Any) -> None:
+    def message_to_agent(self, session_id: str, text: str) -> tuple[Message, Handoff] | None:
+        """One transaction: the shopper's message stored for the person who has the chat, with that
+        handoff; None (and nothing stored) when the session has no open handoff any more."""
         with self.tx() as s:
-            s.execute(update(ChatSession).where(ChatSession.id == session_id).values(**values))
+            h = s.scalars(select(Handoff).where(Handoff.session_id == session_id,
+                                                Handoff.status.in_(OPEN_STATUSES))).first()
+            if h is None:
+                return None
+            now = utcnow()
+            self._touch(s, session_id, now, False)
+            msg = _insert_message(s, session_id, "shopper", text, now)
+            return msg, h
 
     def messages(self, session_id: str, after: int = 0, limit: int = 500) -> list[Message]:
         with self.tx() as s:
@@ -248,20 +335,41 @@ class Store:
                              .order_by(Message.id).limit(limit))
             return list(rows)
 
+    def recent_messages(self, session_id: str, limit: int = 500) -> list[Message]:
+        """The newest `limit` messages of a session, oldest first (a long chat's transcript ends with
+        what was said last, not with what was said first)."""
+        with self.tx() as s:
+            rows = list(s.scalars(select(Message).where(Message.session_id == session_id)
+                                  .order_by(Message.id.desc()).limit(limit)))
+            return rows[::-1]
+
     def count_messages(self) -> int:
         with self.tx() as s:
             return int(s.scalar(select(func.count(Message.id))) or 0)
 
     # -- handoffs ---------------------------------------------------------------------------
-    def create_handoff(self, session_id: str, *, reason: str, intent: str | None, guesses: list[dict[str, Any]],
-                       last_message: str, message_id: int | None) -> Handoff:
-        with self.tx() as s:
-            h = Handoff(session_id=session_id, reason=reason, intent=intent, guesses=guesses,
-                        last_message=last_message, message_id=message_id)
-            s.add(h)
-            s.execute(update(ChatSession).where(ChatSession.id == session_id).values(mode="human", fallbacks=0))
-            s.flush()
-            return h
+    def hand_off(self, session_id: str, shopper_text: str, *, new_session: bool, reason: str, intent: str | None,
+                 guesses: list[dict[str, Any]], bot_text: Callable[[int], str],
+                 bot_fields: dict[str, Any]) -> tuple[Message, Handoff, Message, int]:
+        """One transaction: the shopper's message, the handoff, the session in human mode and the bot's
+        reply (`bot_text(position)`, which says the place in the queue). AlreadyHandedOffError when the
+        session got an open handoff meanwhile (a concurrent message): nothing of this one is stored."""
+        try:
+            with self.tx() as s:
+                now = utcnow()
+                self._touch(s, session_id, now, new_session, mode="human", fallbacks=0)
+                shopper = _insert_message(s, session_id, "shopper", shopper_text, now)
+                h = Handoff(session_id=session_id, reason=reason, intent=intent, guesses=guesses,
+                            last_message=shopper_text, message_id=shopper.id, status="waiting", created_at=now)
+                s.add(h)
+                s.flush()
+                position = _position(s, h.id)
+                bot = _insert_message(s, session_id, "bot", bot_text(position), now, **bot_fields)
+                return shopper, h, bot, position
+        except ConflictError:
+            if not new_session and self.open_handoff(session_id) is not None:
+                raise AlreadyHandedOffError("session already has an open handoff") from None
+            raise
 
     def open_handoff(self, session_id: str) -> Handoff | None:
         with self.tx() as s:
@@ -271,54 +379,77 @@ class Store:
 
     def get_handoff(self, handoff_id: int) -> Handoff:
         with self.tx() as s:
-            h = s.get(Handoff, handoff_id)
-            if h is None:
-                raise NotFoundError(f"handoff {handoff_id} not found")
-            return h
+            return _handoff(s, handoff_id)
 
-    def list_handoffs(self, status: str | None = None, limit: int = 200) -> list[Handoff]:
+    def open_handoffs(self, status: str | None = None) -> list[tuple[Handoff, int | None]]:
+        """Every waiting and assigned handoff (or those of one open status), oldest first, each with
+        its place in the waiting queue: complete whatever the history, in one query."""
+        statuses = (status,) if status else OPEN_STATUSES
         with self.tx() as s:
-            q = select(Handoff).order_by(Handoff.created_at, Handoff.id).limit(limit)
-            if status:
-                q = q.where(Handoff.status == status)
+            rows = list(s.scalars(select(Handoff).where(Handoff.status.in_(statuses)).order_by(Handoff.id)))
+        out, waiting = [], 0
+        for h in rows:
+            waiting += h.status == "waiting"
+            out.append((h, waiting if h.status == "waiting" else None))
+        if status == "assigned":  # positions count the waiting ones, which this list does not hold
+            return [(h, None) for h, _ in out]
+        return out
+
+    def closed_handoffs(self, limit: int = 50, before: int | None = None) -> list[Handoff]:
+        """Resolved handoffs, newest first, a page at a time (`before`: the last id of the page before)."""
+        with self.tx() as s:
+            q = select(Handoff).where(Handoff.status.in_(CLOSED_STATUSES)).order_by(Handoff.id.desc()).limit(limit)
+            if before is not None:
+                q = q.where(Handoff.id < before)
             return list(s.scalars(q))
 
     def queue_position(self, handoff_id: int) -> int:
         """1-based place among waiting handoffs (0 when it is no longer waiting)."""
         with self.tx() as s:
-            h = s.get(Handoff, handoff_id)
-            if h is None or h.status != "waiting":
-                return 0
-            ahead = s.scalar(select(func.count(Handoff.id)).where(Handoff.status == "waiting", Handoff.id < h.id))
-            return int(ahead or 0) + 1
+            return _position(s, handoff_id)
 
     def claim(self, handoff_id: int, agent: str) -> Handoff:
         """waiting -> assigned; a conditional UPDATE so two agents cannot both claim it."""
         with self.tx() as s:
-            done = s.execute(update(Handoff).where(Handoff.id == handoff_id, Handoff.status == "waiting")
-                             .values(status="assigned", agent=agent, assigned_at=utcnow()))
-            if done.rowcount != 1:
-                h = s.get(Handoff, handoff_id)
-                if h is None:
-                    raise NotFoundError(f"handoff {handoff_id} not found")
-                raise ConflictError(f"handoff {handoff_id} is already {h.status}" +
-                                    (f" by {h.agent}" if h.agent else ""))
-            return s.get(Handoff, handoff_id)  # type: ignore[return-value]
+            return _claim(s, handoff_id, agent)
+
+    def agent_reply(self, handoff_id: int, agent: str, text: str) -> tuple[Handoff, Message]:
+        """One transaction: take the handoff if it is waiting (replying takes it, as in any shop console),
+        then store the agent's message. A message that cannot be stored leaves the handoff as it was."""
+        with self.tx() as s:
+            h = _handoff(s, handoff_id)
+            if h.status == "waiting":
+                h = _claim(s, handoff_id, agent)
+            elif h.status != "assigned":
+                raise ConflictError(f"handoff {handoff_id} is {h.status}")
+            elif h.agent != agent:
+                raise ConflictError(f"handoff {handoff_id} is assigned to {h.agent}")
+            now = utcnow()
+            self._touch(s, h.session_id, now, False)
+            return h, _insert_message(s, h.session_id, "agent", text, now, author=agent)
 
     def resolve(self, handoff_id: int, agent: str, label: str | None, note: str | None,
-                status: str = "resolved") -> Handoff:
+                system_text: str = "") -> tuple[Handoff, Message | None]:
+        """One transaction: close the handoff, give the session back to the bot, and store the system
+        message that tells the shopper so (when `system_text`)."""
         with self.tx() as s:
-            h = s.get(Handoff, handoff_id, with_for_update=True)
-            if h is None:
-                raise NotFoundError(f"handoff {handoff_id} not found")
-            if h.status not in OPEN_STATUSES:
-                raise ConflictError(f"handoff {handoff_id} is already {h.status}")
-            if h.status == "assigned" and h.agent != agent:
+            now = utcnow()
+            # A conditional UPDATE, so that of two agents resolving at once exactly one does (SQLite
+            # ignores FOR UPDATE).
+            done = s.execute(update(Handoff)
+                             .where(Handoff.id == handoff_id, Handoff.status.in_(OPEN_STATUSES),
+                                    or_(Handoff.status == "waiting", Handoff.agent == agent))
+                             .values(status="resolved", label=label, note=note, resolved_at=now,
+                                     agent=func.coalesce(Handoff.agent, agent))
+                             .execution_options(synchronize_session=False))
+            h = _fresh(s, handoff_id)
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                if h.status not in OPEN_STATUSES:
+                    raise ConflictError(f"handoff {handoff_id} is already {h.status}")
                 raise ConflictError(f"handoff {handoff_id} is assigned to {h.agent}")
-            h.status, h.label, h.note, h.resolved_at = status, label, note, utcnow()
-            h.agent = h.agent or agent
-            s.execute(update(ChatSession).where(ChatSession.id == h.session_id).values(mode="bot", fallbacks=0))
-            return h
+            self._touch(s, h.session_id, now, False, mode="bot", fallbacks=0)
+            msg = _insert_message(s, h.session_id, "system", system_text, now) if system_text else None
+            return h, msg
 
     def labelled(self) -> list[tuple[str, str, dt.datetime]]:
         """(shopper text, label, resolved time) of every resolved handoff with a label."""
