@@ -6,22 +6,29 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-MAX_CHARS = 1000
+from bot.engine import MAX_CHARS
+from bot.normalize import check_text
+
+# Session ids are the server's tokens (URL-safe base64); anything else is refused before any lookup.
+SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
+NOTE_CHARS = 2000
 
 
-def _not_blank(v: str) -> str:
-    if not v.strip():
-        raise ValueError("must not be empty or only whitespace")
-    return v
+def _message(v: str) -> str:
+    return check_text(v, what="text", max_chars=MAX_CHARS)
+
+
+def _note(v: str | None) -> str | None:
+    return None if v is None else check_text(v, what="note", max_chars=NOTE_CHARS, blank_ok=True)
 
 
 # A shopper's message to the bot.
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    session_id: StrictStr | None = Field(None, max_length=64, description="from a previous reply; omit to start")
+    session_id: StrictStr | None = Field(None, pattern=SESSION_ID, description="from a previous reply; omit to start")
     message: StrictStr = Field(..., max_length=MAX_CHARS, description="what the shopper wrote")
 
-    _check = field_validator("message")(_not_blank)
+    _check = field_validator("message")(_message)
 
 
 # The handoff a reply refers to.
@@ -68,14 +75,17 @@ class AgentMessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: StrictStr = Field(..., max_length=MAX_CHARS)
 
-    _check = field_validator("text")(_not_blank)
+    _check = field_validator("text")(_message)
 
 
 # An agent closes a handoff, optionally saying what the message really was.
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    label: StrictStr | None = Field(None, max_length=64, description="catalogue id")
-    note: StrictStr | None = Field(None, max_length=2000)
+    label: StrictStr | None = Field(None, max_length=64, pattern=r"^[a-z0-9_]+\.[a-z0-9_]+$",
+                                    description="catalogue id")
+    note: StrictStr | None = Field(None, max_length=NOTE_CHARS)
+
+    _check = field_validator("note")(_note)
 
 
 class HandoffOut(BaseModel):

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 
 from bot import rules
 from bot.answers import personalised, reply_text
-from bot.errors import InvalidInputError
 from bot.knowledge import KnowledgeBase
 from bot.model import Model
-from bot.normalize import normalize
+from bot.normalize import check_text, normalize
 from bot.policy import REASON_INTENT, Decision, Reason, Thresholds, decide
 from bot.results import BotReply, IntentPrediction
 
@@ -39,13 +38,7 @@ class SessionState:
 
 def check_message(text: object) -> str:
     """Validate a raw message; InvalidInputError explains what is wrong."""
-    if not isinstance(text, str):
-        raise InvalidInputError("message must be a string")
-    if not text.strip():
-        raise InvalidInputError("message is empty")
-    if len(text) > MAX_CHARS:
-        raise InvalidInputError(f"message is longer than {MAX_CHARS} characters")
-    return text
+    return check_text(text, what="message", max_chars=MAX_CHARS)
 
 
 class Bot:

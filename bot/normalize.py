@@ -60,5 +60,34 @@ def normalize_batch(texts: list[str]) -> list[str]:
     return [normalize(t) for t in texts]
 
 
+# Characters no shopper types and no database should store: C0 controls but tab and line breaks,
+# DEL, C1 controls, lone surrogates (PostgreSQL refuses NUL outright, and a surrogate cannot be
+# encoded as UTF-8).
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def has_visible(text: str) -> bool:
+    """Whether the text shows anything: not only spaces, line breaks and invisible format characters
+    (zero-width spaces and joiners, byte-order marks, bidi marks)."""
+    return any(unicodedata.category(ch)[0] not in "ZC" for ch in text)
+
+
+def check_text(value: object, *, what: str = "message", max_chars: int = 1000, blank_ok: bool = False) -> str:
+    """The one validation of text that people send (a shopper's message, an agent's reply, a note):
+    a string, within the limit, without control characters, and (unless `blank_ok`) showing something.
+    InvalidInputError says what is wrong."""
+    from bot.errors import InvalidInputError
+
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a string")
+    if len(value) > max_chars:
+        raise InvalidInputError(f"{what} is longer than {max_chars} characters")
+    if _FORBIDDEN.search(value):
+        raise InvalidInputError(f"{what} contains control characters")
+    if not blank_ok and not has_visible(value):
+        raise InvalidInputError(f"{what} is empty")
+    return value
+
+
 def _has_surrogate(text: str) -> bool:
     return any("\ud800" <= ch <= "\udfff" for ch in text)

@@ -7,11 +7,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import ConversationsDep, check_session_rate
-from api.schemas import ChatReply, ChatRequest, ErrorOut, MessagesOut
+from api.schemas import SESSION_ID, ChatReply, ChatRequest, ErrorOut, MessagesOut
+
+SessionId = Annotated[str, Path(pattern=SESSION_ID, description="the session id of the first reply")]
 
 router = APIRouter(prefix="/v1/chat", tags=["chat"],
                    responses={422: {"model": ErrorOut}, 404: {"model": ErrorOut}, 429: {"model": ErrorOut},
@@ -29,14 +31,14 @@ def chat(body: ChatRequest, conv: ConversationsDep, request: Request) -> Any:
 
 
 @router.get("/{session_id}/messages", response_model=MessagesOut)
-def messages(session_id: str, conv: ConversationsDep,
+def messages(session_id: SessionId, conv: ConversationsDep,
              after: Annotated[int, Query(ge=0, le=2**63 - 1, description="only messages with a larger id")] = 0) -> Any:
     """The conversation so far (or since message `after`), for reloads and polling."""
     return {"session_id": session_id, "messages": conv.history(session_id, after)}
 
 
 @router.get("/{session_id}/events")
-async def events(session_id: str, conv: ConversationsDep) -> EventSourceResponse:
+async def events(session_id: SessionId, conv: ConversationsDep) -> EventSourceResponse:
     """Server-sent events: every new message in this session (agents' replies included)."""
     await asyncio.to_thread(conv.store.get_session, session_id)  # 404 for unknown sessions
 

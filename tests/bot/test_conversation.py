@@ -113,9 +113,10 @@ class _Hook(BaseHTTPRequestHandler):
 def test_webhook_is_signed_and_retried(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
     server = HTTPServer(("127.0.0.1", 0), _Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    hook = WebhookNotifier(f"http://127.0.0.1:{server.server_port}/hook", "s3cret", backoff=0.05)
+    hook = WebhookNotifier(f"http://127.0.0.1:{server.server_port}/hook", "s3cret", backoff=0.05,
+                           agent_url="https://kefu.shop.example/agent")
     conv = Conversations(lambda: bot, store, notify=hook.notify)
-    out = conv.chat(None, "收到的杯子碎了")
+    out = conv.chat(None, "收到的杯子碎了，电话13812345678")
     hook.close(timeout=10)
     server.shutdown()
     server.server_close()
@@ -126,6 +127,20 @@ def test_webhook_is_signed_and_retried(bot, store: Store) -> None:  # type: igno
     event = json.loads(body)
     assert event["type"] == "handoff.created" and event["handoff"]["id"] == out.handoff["id"]  # type: ignore[index]
     assert event["handoff"]["reason"] == "problem"
+    # What leaves the shop: a link for agents, never the shopper's session id, personal data masked.
+    assert event["handoff"]["url"] == f"https://kefu.shop.example/agent#handoff-{out.handoff['id']}"  # type: ignore[index]
+    assert out.session_id not in body.decode() and "session_id" not in event["handoff"]
+    assert event["handoff"]["last_message"] == "收到的杯子碎了，电话[手机号]"
+
+
+def test_webhook_carries_the_shoppers_words_only_when_the_shop_opts_in() -> None:
+    event = {"type": "handoff.created", "handoff": {"id": 7, "session_id": "secret-session", "status": "waiting",
+                                                    "last_message": "电话13812345678"}}
+    for personal, text in ((False, "电话[手机号]"), (True, "电话13812345678")):
+        hook = WebhookNotifier("http://127.0.0.1:9/none", "s3cret-s3cret", personal_data=personal)
+        public = hook.public(event)
+        hook.close(timeout=1)
+        assert public["handoff"]["last_message"] == text and "session_id" not in public["handoff"]
 
 
 def _sessions(store: Store) -> int:
@@ -164,7 +179,7 @@ def test_a_refused_first_message_leaves_no_empty_session(bot, store: Store) -> N
 
     conv = Conversations(lambda: bot, store, now=lambda: at(14))
     before = _sessions(store)
-    for bad in ["", "   ", "字" * 5000]:
+    for bad in ["", "   ", "\u200b\u200b", "字" * 5000, "转人工\x00"]:
         with pytest.raises(InvalidInputError):
             conv.chat(None, bad)
     assert _sessions(store) == before

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,8 +38,25 @@ def test_hundred_thousand_characters() -> None:
         check_message(text)
 
 
+def acceptable(text: str) -> bool:
+    try:
+        check_message(text)
+        return True
+    except InvalidInputError:
+        return False
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(ANY_TEXT, MIXED))
+def test_a_message_is_refused_exactly_when_it_has_control_characters_or_shows_nothing(text: str) -> None:
+    controls = any(ord(ch) < 32 and ch not in "\t\n\r" or 0x7F <= ord(ch) <= 0x9F or 0xD800 <= ord(ch) <= 0xDFFF
+                   for ch in text)
+    visible = any(not ch.isspace() and unicodedata.category(ch)[0] not in "ZC" for ch in text)
+    assert acceptable(text) == (not controls and visible and len(text) <= 1000)
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.one_of(ANY_TEXT, EMOJI, PUNCT, MIXED).filter(lambda t: 0 < len(t) <= 1000 and t.strip()))
+@given(st.one_of(ANY_TEXT, EMOJI, PUNCT, MIXED).filter(acceptable))
 def test_bot_answers_any_acceptable_message(bot, text: str) -> None:  # type: ignore[no-untyped-def]
     out = bot.reply(text)
     assert out.route in ("faq", "human") and out.reply
