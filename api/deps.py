@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
+import time
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
@@ -34,15 +38,66 @@ def _agent_for(token: str, agents: dict[str, str]) -> str | None:
 def current_agent(
     request: Request,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    token: Annotated[str | None, Query(description="for EventSource, which cannot send headers")] = None,
 ) -> str:
-    """The agent's name for a valid bearer token; 401 without one, 403 for a wrong one."""
-    given = creds.credentials if creds else token
-    if not given:
+    """The agent's name for a valid bearer token (in the Authorization header only); 401 without one,
+    403 for a wrong one."""
+    if creds is None:
         raise HTTPException(401, "agent token required", headers={"WWW-Authenticate": "Bearer"})
-    name = _agent_for(given, get_app_settings(request).agents())
+    name = _agent_for(creds.credentials, get_app_settings(request).agents())
     if name is None:
         raise HTTPException(403, "invalid agent token")
+    return name
+
+
+# -- tickets for event streams -----------------------------------------------------------------
+# A browser's EventSource cannot send headers, and a URL ends up in logs, proxies and histories:
+# the stream takes a ticket instead of the agent's token. A ticket names the agent and when it
+# expires, signed with that agent's own token (HMAC-SHA256): every process of the shop can check
+# it, it dies with the token, and it is good only to open a stream for a minute.
+TICKET_SECONDS = 60
+
+
+def _sign(token: str, payload: str) -> str:
+    digest = hmac.new(token.encode(), payload.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def issue_ticket(agent: str, settings: Settings, now: float | None = None) -> str:
+    token = next(t for t, name in settings.agents().items() if name == agent)
+    name = base64.urlsafe_b64encode(agent.encode()).decode().rstrip("=")
+    payload = f"{name}.{int((now or time.time()) + TICKET_SECONDS)}"
+    return f"{payload}.{_sign(token, payload)}"
+
+
+def agent_from_ticket(ticket: str, settings: Settings, now: float | None = None) -> str | None:
+    """The agent a valid, unexpired ticket names; None otherwise."""
+    try:
+        name_b64, expires, signature = ticket.split(".")
+        agent = base64.urlsafe_b64decode(name_b64 + "=" * (-len(name_b64) % 4)).decode()
+        if int(expires) < (now or time.time()):
+            return None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    payload = f"{name_b64}.{expires}"
+    found = None
+    for token, name in settings.agents().items():
+        if name == agent and hmac.compare_digest(_sign(token, payload), signature):
+            found = name
+    return found
+
+
+def stream_agent(
+    request: Request,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ticket: Annotated[str | None, Query(max_length=512, description="from POST /v1/agent/ticket (for EventSource, "
+                                                                    "which cannot send headers)")] = None,
+) -> str:
+    """An event stream's agent: a bearer token, or a ticket in the URL."""
+    if creds is not None or not ticket:
+        return current_agent(request, creds)
+    name = agent_from_ticket(ticket, get_app_settings(request))
+    if name is None:
+        raise HTTPException(403, "invalid or expired ticket; ask POST /v1/agent/ticket for a new one")
     return name
 
 
@@ -58,3 +113,4 @@ def check_session_rate(request: Request, session_id: str | None) -> None:
 
 ConversationsDep = Annotated[Conversations, Depends(get_conversations)]
 AgentDep = Annotated[str, Depends(current_agent)]
+StreamAgentDep = Annotated[str, Depends(stream_agent)]

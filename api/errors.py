@@ -10,8 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bot.errors import (ConflictError, IncompatibleModelError, InvalidInputError, KefuError, ModelNotFoundError,
-                        NotFoundError)
+from bot.errors import (
+    ConflictError,
+    IncompatibleModelError,
+    InvalidInputError,
+    KefuError,
+    ModelNotFoundError,
+    NotFoundError,
+)
 from bot.store import StoreUnavailableError
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import re
 import signal
 import threading
 from collections.abc import AsyncIterator
@@ -14,7 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import errors, middleware
+from api import errors, logs, middleware
 from api.routes import admin, chat, handoffs, health, pages, widget
 from bot import __version__
 from bot.config import Settings, get_settings
@@ -87,24 +86,9 @@ def _safe_reload(holder: BotHolder) -> None:
         log.error("model reload refused, still serving %s: %s", holder.bot.model.version, exc)
 
 
-class _RedactTokens(logging.Filter):
-    """Access lines carry the query string, and agents' event streams put their token in it."""
-
-    _TOKEN = re.compile(r"([?&]token=)[^&\s]*")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(self._TOKEN.sub(r"\1[redacted]", a) if isinstance(a, str) else a
-                                for a in record.args)
-        return True
-
-
-_redact_tokens = _RedactTokens()
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    logging.getLogger("uvicorn.access").addFilter(_redact_tokens)  # once: the same filter object
+    logs.protect()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -114,7 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store.create_schema()
         app.state.settings = settings
         app.state.bot = holder
-        notifier = (WebhookNotifier(settings.webhook_url, settings.webhook_secret)
+        notifier = (WebhookNotifier(settings.webhook_url, settings.webhook_secret, agent_url=settings.agent_url(),
+                                    personal_data=settings.webhook_personal_data)
                     if settings.webhook_url else None)
         events = RedisEventBus(settings.redis_url, settings.redis_prefix) if settings.redis_url else EventBus()
         app.state.conversations = Conversations(holder, store, events, notify=notifier.notify if notifier else None)
@@ -128,7 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             notifier.close()
         store.close()
 
-    app = FastAPI(title="kefu", version=__version__, lifespan=lifespan,
+    # /docs is served by routes/pages.py from kefu's own copy of Swagger UI (no CDN, strict CSP).
+    app = FastAPI(title="kefu", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Customer-service bot for Chinese online shops: FAQ answers or a human agent.")
     errors.install(app)
     middleware.install(app, settings)
@@ -139,4 +125,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(widget.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=pages.SWAGGER_UI), name="docs-assets")
     return app

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import json
+import logging
 from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
@@ -10,6 +13,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.config import Settings
 from bot.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+
+log = logging.getLogger(__name__)
 
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -23,6 +28,8 @@ SECURITY_HEADERS = [
 
 async def _json(send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
     body = json.dumps({"error": code, "message": message}).encode()
+    if status == 408:  # the rest of the body may still come: end the connection with the answer
+        headers = [*headers, (b"connection", b"close")]
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             *headers]})
@@ -30,10 +37,11 @@ async def _json(send: Send, status: int, code: str, message: str, headers: list[
 
 
 class BodyLimitMiddleware:
-    """413 for bodies over the limit, whether or not Content-Length says so."""
+    """413 for bodies over the limit, whether or not Content-Length says so; 408 for a body that
+    does not arrive whole within `timeout` seconds (a slow or stalled client holds no worker)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
+        self.app, self.max_bytes, self.timeout = app, max_bytes, timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -41,34 +49,44 @@ class BodyLimitMiddleware:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             return await _json(send, 413, "too_large", f"request body over {self.max_bytes} bytes")
-        seen, too_large, started = 0, False, False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
+        seen, complete, started = 0, False, False
+        failure: tuple[int, str, str] | None = None
 
         async def limited() -> Message:
-            nonlocal seen, too_large
-            msg = await receive()
+            nonlocal seen, complete, failure
+            if complete:  # the body is in; later calls wait for the client to go (event streams)
+                return await receive()
+            try:
+                msg = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.001))
+            except TimeoutError:
+                failure = (408, "timeout", f"request body not received within {self.timeout:g} s")
+                raise _Refused from None
             seen += len(msg.get("body", b""))
+            complete = msg["type"] != "http.request" or not msg.get("more_body", False)
             if seen > self.max_bytes:
-                too_large = True
-                raise _TooLarge
+                failure = (413, "too_large", f"request body over {self.max_bytes} bytes")
+                raise _Refused
             return msg
 
         async def guarded(msg: Message) -> None:
-            # The framework may catch _TooLarge and answer 400 itself: drop that answer.
+            # The framework may catch _Refused and answer 400 itself: drop that answer.
             nonlocal started
-            if too_large and not started:
+            if failure and not started:
                 return
             started = started or msg["type"] == "http.response.start"
             await send(msg)
 
         try:
             await self.app(scope, limited, guarded)
-        except _TooLarge:
+        except _Refused:
             pass
-        if too_large and not started:
-            await _json(send, 413, "too_large", f"request body over {self.max_bytes} bytes")
+        if failure and not started:
+            await _json(send, *failure)
 
 
-class _TooLarge(Exception):
+class _Refused(Exception):
     pass
 
 
@@ -99,6 +117,51 @@ def _client_ip(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
+class ClientAddressMiddleware:
+    """The shopper's address for rate limits: the connection's peer, or, when that peer is a proxy
+    listed in KEFU_TRUSTED_PROXIES, the last address in X-Forwarded-For that is not itself a trusted
+    proxy. Nobody else can choose their address by sending the header.
+
+    uvicorn rewrites the client from X-Forwarded-For on its own when started without
+    `--no-proxy-headers` (it trusts 127.0.0.1 by default): `kefu serve` turns that off. A client so
+    rewritten shows port 0, which no TCP peer has; unless a proxy is configured, such requests share
+    one bucket rather than let a forged header pick a fresh one.
+    """
+
+    def __init__(self, app: ASGIApp, trusted: str) -> None:
+        self.app = app
+        self.networks = [ipaddress.ip_network(p.strip(), strict=False) for p in trusted.split(",") if p.strip()]
+        self._warned = False
+
+    def _trusted(self, host: str) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in net for net in self.networks)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and scope.get("client"):
+            host, port = scope["client"]
+            forwarded = _header(scope, b"x-forwarded-for")
+            if port == 0 and forwarded is not None and not self.networks:
+                if not self._warned:
+                    log.warning("the server rewrote client addresses from X-Forwarded-For; start it with "
+                                "--no-proxy-headers (kefu serve does) and list proxies in KEFU_TRUSTED_PROXIES")
+                    self._warned = True
+                scope = {**scope, "client": ("forwarded-untrusted", 0)}
+            elif forwarded is not None and self._trusted(host):
+                hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+                client = next((h for h in reversed(hops) if not self._trusted(h)), hops[0] if hops else host)
+                scope = {**scope, "client": (client, 0)}
+        await self.app(scope, receive, send)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    values = [v.decode("latin-1") for k, v in scope.get("headers", []) if k == name]
+    return ",".join(values) if values else None
+
+
 class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -126,7 +189,8 @@ def install(app: Any, settings: Settings) -> None:
     app.state.limiter = limiter
     app.add_middleware(RateLimitMiddleware, limiter=limiter, per_ip=settings.rate_limit_ip,
                        per_session=settings.rate_limit_session, window=settings.rate_limit_window)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.request_timeout)
+    app.add_middleware(ClientAddressMiddleware, trusted=settings.trusted_proxies)
     app.add_middleware(SecurityHeadersMiddleware)
     origins = settings.origins()
     if origins:

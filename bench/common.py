@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from api import server as server_options
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "faq"
 MESSAGES = Path(__file__).resolve().parent / "messages.txt"
@@ -132,7 +134,8 @@ def machine_info() -> dict[str, Any]:
 
 
 class Server:
-    """One `python -m uvicorn api.main:create_app --factory` process on a free loopback port."""
+    """One `python -m uvicorn api.main:create_app --factory` process on a free loopback port, with the
+    options `kefu serve` uses (api.server)."""
 
     def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None,
                  extra_args: list[str] | None = None) -> None:
@@ -148,8 +151,9 @@ class Server:
         out = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(self.port), *self.extra_args], cwd=ROOT, env=self.env, stdout=out, stderr=out)
+            [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", *server_options.cli_args(),
+             "--host", "127.0.0.1", "--port", str(self.port), *self.extra_args],
+            cwd=ROOT, env=self.env, stdout=out, stderr=out)
         out.close()
         return self
 

@@ -5,10 +5,11 @@ The core's other modules take plain arguments; this module just gathers them.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,8 @@ class Settings(BaseSettings):
     """Everything a shop configures, from the environment or a .env file."""
 
     model_config = SettingsConfigDict(env_prefix="KEFU_", env_nested_delimiter="__", env_file=".env",
-                                      env_ignore_empty=True, extra="ignore")
+                                      env_ignore_empty=True, extra="ignore",
+                                      hide_input_in_errors=True)  # a wrong setting may be a secret
 
     data_dir: Path = ROOT / "data" / "faq"
     models_dir: Path = ROOT / "models"
@@ -49,21 +51,63 @@ class Settings(BaseSettings):
     rate_limit_session: int = 30  # chat requests per session per window
     rate_limit_window: int = 60  # seconds
     max_body_bytes: int = 16_384
-    max_message_chars: int = 1000
-    session_history: int = 20  # turns kept in a handoff's transcript
+    request_timeout: float = Field(15.0, gt=0)  # seconds for a request's headers, and for its body, to arrive
+    trusted_proxies: str = ""  # proxies whose X-Forwarded-For is believed: IPs or networks, comma-separated
+    public_url: str = ""  # where agents reach kefu (links in webhooks); default http://host:port
+    webhook_personal_data: bool = False  # send shoppers' text unmasked to the webhook
 
     def origins(self) -> list[str]:
         """Origins allowed to call the API from the browser (the shop's own pages)."""
         return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
 
+    def agent_url(self) -> str:
+        """The agent console's address, for links sent to agents."""
+        return (self.public_url.rstrip("/") or f"http://{self.host}:{self.port}") + "/agent"
+
     def agents(self) -> dict[str, str]:
-        """token -> agent name, from KEFU_AGENT_TOKENS."""
-        out: dict[str, str] = {}
-        for pair in filter(None, (p.strip() for p in self.agent_tokens.split(","))):
-            name, sep, token = pair.partition(":")
-            if sep and name.strip() and len(token.strip()) >= 8:
-                out[token.strip()] = name.strip()
-        return out
+        """token -> agent name, from KEFU_AGENT_TOKENS (checked when the settings are read)."""
+        return dict(_parse_agents(self.agent_tokens))
+
+    @model_validator(mode="after")
+    def _check_secrets(self) -> Settings:
+        """A misconfiguration stops start-up with what to fix, rather than lock an agent out or let a
+        token mean two people."""
+        pairs = _parse_agents(self.agent_tokens)
+        tokens = [t for t, _ in pairs]
+        if len(set(tokens)) != len(tokens):
+            names = sorted({n for t, n in pairs if tokens.count(t) > 1})
+            raise ValueError(f"KEFU_AGENT_TOKENS gives one token to several agents ({', '.join(names)}); "
+                             "give each agent a token of their own")
+        if self.admin_token and len(self.admin_token) < MIN_TOKEN_CHARS:
+            raise ValueError(f"KEFU_ADMIN_TOKEN is shorter than {MIN_TOKEN_CHARS} characters; use a long random one")
+        if self.admin_token and self.admin_token in tokens:
+            raise ValueError("KEFU_ADMIN_TOKEN is also an agent's token in KEFU_AGENT_TOKENS; give the admin its own")
+        if self.webhook_url and len(self.webhook_secret) < MIN_TOKEN_CHARS:
+            raise ValueError(f"KEFU_WEBHOOK_URL needs KEFU_WEBHOOK_SECRET of {MIN_TOKEN_CHARS}+ characters to sign "
+                             "its requests")
+        for proxy in filter(None, (p.strip() for p in self.trusted_proxies.split(","))):
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"KEFU_TRUSTED_PROXIES: '{proxy}' is not an IP address or network") from None
+        return self
+
+
+MIN_TOKEN_CHARS = 8
+
+
+def _parse_agents(value: str) -> list[tuple[str, str]]:
+    """`name:token,name2:token2` as (token, name) pairs; ValueError names the entry that is wrong."""
+    out = []
+    for n, pair in enumerate(filter(None, (p.strip() for p in value.split(","))), 1):
+        name, sep, token = (x.strip() for x in pair.partition(":"))
+        if not sep or not name or not token:
+            raise ValueError(f"KEFU_AGENT_TOKENS entry {n} is not 'name:token'")
+        if len(token) < MIN_TOKEN_CHARS:
+            raise ValueError(f"KEFU_AGENT_TOKENS: the token of agent '{name}' is shorter than {MIN_TOKEN_CHARS} "
+                             "characters; use a long random one")
+        out.append((token, name))
+    return out
 
 
 @lru_cache

@@ -1,6 +1,9 @@
 """Outbound webhook on a new handoff: HMAC-signed, retried with backoff, never blocking chat.
 
 Deliveries go through a bounded queue to one background thread; the chat request only enqueues.
+What leaves the shop is the least an agent needs: the handoff's id and a link to it in the agent
+console, its reason and the bot's guesses. Never the session id (the shopper's only credential),
+and the shopper's words with personal data masked unless the shop opts in (`personal_data`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from typing import Any
 
 import httpx
 
+from bot.pii import mask
+
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Kefu-Signature"
 
@@ -28,18 +33,33 @@ def sign(secret: str, body: bytes) -> str:
 class WebhookNotifier:
     """Posts events to one URL; retries 5xx and network errors with exponential backoff."""
 
-    def __init__(self, url: str, secret: str, *, retries: int = 5, backoff: float = 0.5,
-                 timeout: float = 5.0, queue_size: int = 10_000) -> None:
+    def __init__(self, url: str, secret: str, *, agent_url: str = "", personal_data: bool = False,
+                 retries: int = 5, backoff: float = 0.5, timeout: float = 5.0, queue_size: int = 10_000) -> None:
         self.url, self.secret = url, secret
+        self.agent_url, self.personal_data = agent_url, personal_data
         self.retries, self.backoff, self.timeout = retries, backoff, timeout
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(queue_size)
         self._thread = threading.Thread(target=self._run, name="kefu-webhook", daemon=True)
         self._thread.start()
 
+    def public(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The event as it may leave the shop."""
+        out = dict(event)
+        if isinstance(event.get("handoff"), dict):
+            h = event["handoff"]
+            text = str(h.get("last_message") or "")
+            out["handoff"] = {
+                "id": h["id"], "status": h.get("status"), "reason": h.get("reason"), "intent": h.get("intent"),
+                "guesses": h.get("guesses", []), "position": h.get("position"), "created_at": h.get("created_at"),
+                "last_message": text if self.personal_data else mask(text),
+                "url": f"{self.agent_url}#handoff-{h['id']}" if self.agent_url else None,
+            }
+        return out
+
     def notify(self, event: dict[str, Any]) -> None:
         """Enqueue an event; drops it (logged) rather than block when the queue is full."""
         try:
-            self._queue.put_nowait(event)
+            self._queue.put_nowait(self.public(event))
         except queue.Full:
             log.warning("webhook queue full; event dropped")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from api import server as server_options
 from bench import common as bench_common
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,8 +48,8 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120) -> Server:
-        cmd = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", self.log_level]
+        cmd = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", *server_options.cli_args(),
+               "--host", "127.0.0.1", "--port", str(self.port), "--log-level", self.log_level]
         if self.log:
             # The child keeps its own copy of the descriptor; ours closes at once.
             with open(self.log, "ab") as out:

@@ -141,6 +141,7 @@ def serve(
     """Serve the HTTP API (and the widget) with uvicorn."""
     import uvicorn
 
+    from api.server import OPTIONS
     from training.service import check_servable
 
     s = get_settings()
@@ -149,7 +150,7 @@ def serve(
     except KefuError as exc:
         _fail(exc)
     uvicorn.run("api.main:create_app", factory=True, host=host or s.host, port=port or s.port,
-                workers=workers, log_level="info")
+                workers=workers, log_level="info", **OPTIONS)
 
 
 @app.command("build-static")
@@ -171,6 +172,14 @@ def build_static_cmd(
 
 
 def main() -> None:
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as exc:  # a misconfiguration: say what to fix, without a traceback
+        for err in exc.errors():
+            typer.echo(f"error: {err['msg'].removeprefix('Value error, ')}", err=True)
+        raise SystemExit(2) from None
     app()
 
 

@@ -6,10 +6,10 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
-from api.deps import AgentDep, ConversationsDep
+from api.deps import TICKET_SECONDS, AgentDep, ConversationsDep, StreamAgentDep, get_app_settings, issue_ticket
 from api.schemas import AgentMessageIn, ErrorOut, HandoffOut, HandoffsOut, MessageOut, ResolveIn
 
 # Ids are 64-bit database integers: a larger number is a 422, not a database overflow.
@@ -21,9 +21,14 @@ router = APIRouter(prefix="/v1", tags=["agents"], responses={
 
 @router.get("/handoffs", response_model=HandoffsOut)
 def queue(conv: ConversationsDep, agent: AgentDep,
-          status: Annotated[str | None, Query(pattern="^(waiting|assigned|resolved|returned)$")] = None) -> Any:
-    """Handoffs, oldest first, optionally of one status."""
-    data = conv.queue(status)
+          status: Annotated[str | None, Query(pattern="^(waiting|assigned|resolved)$",
+                                              description="none: every open handoff (waiting and assigned)")] = None,
+          limit: Annotated[int, Query(ge=1, le=200, description="resolved only: page size")] = 50,
+          before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="resolved only: ids below this")] = None,
+          ) -> Any:
+    """Open handoffs, complete and oldest first (waiting ones with their place in the queue); or
+    resolved ones, newest first, a page at a time."""
+    data = conv.queue(status, limit=limit, before=before)
     return {"data": data, "count": len(data)}
 
 
@@ -52,8 +57,15 @@ def resolve(handoff_id: HandoffId, conv: ConversationsDep, agent: AgentDep, body
     return conv.resolve(handoff_id, agent, body.label, body.note)
 
 
+@router.post("/agent/ticket")
+def ticket(request: Request, agent: AgentDep) -> Any:
+    """A ticket for one event stream: `GET /v1/agent/events?ticket=...` within a minute (a browser's
+    EventSource cannot send the token in a header, and a URL is no place for it)."""
+    return {"ticket": issue_ticket(agent, get_app_settings(request)), "expires_in": TICKET_SECONDS}
+
+
 @router.get("/agent/events")
-async def agent_events(conv: ConversationsDep, agent: AgentDep) -> EventSourceResponse:
+async def agent_events(conv: ConversationsDep, agent: StreamAgentDep) -> EventSourceResponse:
     """Server-sent events: new handoffs, shoppers' messages, claims and resolutions."""
 
     async def stream() -> AsyncIterator[dict[str, str]]:

@@ -16,13 +16,15 @@
     repeated_fallback: "多次没听懂",
     out_of_scope: "超出服务范围"
   };
-  var STATUSES = { waiting: "等待中", assigned: "处理中", resolved: "已解决", returned: "已退回" };
+  var STATUSES = { waiting: "等待中", assigned: "处理中", resolved: "已解决" };
+  var RESOLVED_PAGE = 50;       // the newest resolved handoffs shown
   var ROLES = { shopper: "顾客", bot: "机器人", agent: "客服", system: "系统" };
 
   var token = null;
   var agentName = null;
   var tab = "waiting";
-  var handoffs = [];          // every handoff, oldest first
+  var handoffs = [];          // every open handoff (waiting, assigned), oldest first
+  var resolved = [];          // the newest resolved handoffs, newest first
   var openId = null;
   var current = null;         // the open handoff's detail
   var shownIds = {};          // message ids in the open transcript
@@ -94,6 +96,12 @@
     return "用时 " + since(h.created_at, h.resolved_at);
   }
 
+  // A link from a notification (the webhook's url): /agent#handoff-42 opens handoff 42.
+  function openLinked() {
+    var m = /^#handoff-(\d+)$/.exec(location.hash);
+    if (m && token) openHandoff(Number(m[1]));
+  }
+
   // ---- signing in and out ----------------------------------------------------------------
   function signIn(given, quiet) {
     return api("/v1/handoffs?status=waiting", { token: given })
@@ -107,7 +115,7 @@
         $("signin-error").textContent = "";
         loadCatalogue();
         connect();
-        return refresh();
+        return refresh().then(openLinked);
       })
       .catch(function (err) {
         store(TOKEN_KEY, null);
@@ -146,38 +154,53 @@
   }
 
   // ---- live events -----------------------------------------------------------------------
+  // The stream's URL carries a short-lived ticket, never the agent's token (EventSource cannot send
+  // headers, and URLs end up in logs and histories): a new ticket for every (re)connection.
   function connect() {
     if (stream) stream.close();
-    stream = new EventSource("/v1/agent/events?token=" + encodeURIComponent(token));
-    stream.addEventListener("ready", function (e) {
+    stream = null;
+    if (!token) return;
+    api("/v1/agent/ticket", { method: "POST" }).then(function (body) {
+      if (!token) return;
+      if (stream) stream.close();
+      stream = new EventSource("/v1/agent/events?ticket=" + encodeURIComponent(body.ticket));
+      listen(stream);
+    }, function (err) {
+      live(false);
+      if (err.status !== 401 && err.status !== 403) setTimeout(connect, 5000);  // else signed out
+    });
+  }
+
+  function listen(source) {
+    source.addEventListener("ready", function (e) {
       try { agentName = JSON.parse(e.data).agent; } catch (err) { /* keep the old name */ }
       $("agent-name").textContent = agentName ? "客服：" + agentName : "";
       live(true);
       refresh();  // whatever happened while (re)connecting
       if (openId) openHandoff(openId, true);
     });
-    stream.addEventListener("handoff", function () {
+    source.addEventListener("handoff", function () {
       beep();
       refresh();
     });
-    stream.addEventListener("message", function (e) {
+    source.addEventListener("message", function (e) {
       var ev = parse(e.data);
       if (ev && ev.handoff_id === openId && ev.message) addMessage(ev.message);
       refresh();
     });
     ["claimed", "resolved"].forEach(function (type) {
-      stream.addEventListener(type, function (e) {
+      source.addEventListener(type, function (e) {
         var ev = parse(e.data);
         refresh();
         if (ev && ev.handoff && ev.handoff.id === openId) openHandoff(openId, true);
       });
     });
-    stream.onerror = function () {
+    source.onerror = function () {
+      // EventSource would retry with the same URL, whose ticket may have expired: reconnect with a
+      // new one (which also checks that the token still holds).
       live(false);
-      if (stream && stream.readyState === EventSource.CLOSED) {
-        // refused (token revoked?) or gone: check the token, then try again in a while
-        setTimeout(function () { if (token) api("/v1/handoffs?status=waiting").then(connect, function () {}); }, 5000);
-      }
+      source.close();
+      setTimeout(function () { if (token && source === stream) connect(); }, 2000);
     };
   }
 
@@ -220,23 +243,25 @@
   function refresh() {
     if (!token) return Promise.resolve();
     if (refreshing) return refreshing;
-    refreshing = api("/v1/handoffs").then(function (body) {
-      handoffs = body.data || [];
+    refreshing = Promise.all([api("/v1/handoffs"),
+                              api("/v1/handoffs?status=resolved&limit=" + RESOLVED_PAGE)]).then(function (bodies) {
+      handoffs = bodies[0].data || [];
+      resolved = bodies[1].data || [];
       renderList();
     }).catch(function () {}).then(function () { refreshing = null; });
     return refreshing;
   }
 
   function renderList() {
-    var counts = { waiting: 0, assigned: 0, resolved: 0 };
+    var counts = { waiting: 0, assigned: 0, resolved: resolved.length };
     handoffs.forEach(function (h) { if (h.status in counts) counts[h.status] += 1; });
     Object.keys(counts).forEach(function (s) {
-      document.querySelector('[data-count="' + s + '"]').textContent = counts[s] ? "(" + counts[s] + ")" : "";
+      var shown = s === "resolved" && counts[s] >= RESOLVED_PAGE ? counts[s] + "+" : counts[s];
+      document.querySelector('[data-count="' + s + '"]').textContent = counts[s] ? "(" + shown + ")" : "";
     });
     document.title = counts.waiting ? "(" + counts.waiting + ") " + TITLE : TITLE;
 
-    var items = handoffs.filter(function (h) { return h.status === tab; });
-    if (tab === "resolved") items.reverse();
+    var items = tab === "resolved" ? resolved : handoffs.filter(function (h) { return h.status === tab; });
     var list = $("handoff-list");
     var focused = document.activeElement && document.activeElement.dataset
       ? document.activeElement.dataset.handoff : null;
@@ -444,6 +469,7 @@
     var saved = null;
     try { saved = sessionStorage.getItem(TOKEN_KEY); } catch (e) { /* no storage */ }
     if (saved) signIn(saved, true); else $("token").focus();
+    window.addEventListener("hashchange", openLinked);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

@@ -199,10 +199,13 @@ def test_tokens_never_appear_in_the_log(server: Server) -> None:
     assert httpx.get(server.url + "/v1/handoffs", headers=ALICE).status_code == 200
     assert httpx.get(server.url + "/v1/catalogue", headers=ALICE).status_code == 200
     assert httpx.get(server.url + "/v1/handoffs", headers={"Authorization": f"Bearer {WRONG_TOKEN}"}).status_code == 403
-    assert read_event_stream_ready(server.url + f"/v1/agent/events?token={AGENT_TOKEN}") == "ready"
-    assert read_event_stream_ready(server.url + f"/v1/agent/events?x=1&token={OTHER_TOKEN}&y=2") == "ready"
-    r = httpx.get(server.url + f"/v1/agent/events?token={WRONG_TOKEN}")
-    assert r.status_code == 403
+    tickets = [httpx.post(server.url + "/v1/agent/ticket", headers={"Authorization": f"Bearer {token}"}).json()["ticket"]
+               for token in (AGENT_TOKEN, OTHER_TOKEN)]
+    assert read_event_stream_ready(server.url + f"/v1/agent/events?ticket={tickets[0]}") == "ready"
+    assert read_event_stream_ready(server.url + f"/v1/agent/events?x=1&ticket={tickets[1]}&y=2") == "ready"
+    assert read_event_stream_ready(server.url + "/v1/agent/events", ALICE) == "ready"
+    for query in (f"token={WRONG_TOKEN}", f"token={AGENT_TOKEN}", f"%74oken={AGENT_TOKEN}"):
+        assert httpx.get(server.url + f"/v1/agent/events?{query}").status_code == 401
     admin = httpx.get(server.url + "/v1/admin/model", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert admin.status_code == 200
     # Uvicorn writes its access line when a response ends; a last request makes sure ours are out.
@@ -216,7 +219,7 @@ def test_tokens_never_appear_in_the_log(server: Server) -> None:
         time.sleep(0.2)
     # The log does have request lines (else this test would prove nothing).
     assert "GET /v1/handoffs" in text and "/v1/agent/events" in text, text[-2000:]
-    for token in (AGENT_TOKEN, OTHER_TOKEN, WRONG_TOKEN, ADMIN_TOKEN):
+    for token in (AGENT_TOKEN, OTHER_TOKEN, WRONG_TOKEN, ADMIN_TOKEN, *tickets):
         assert token not in text, f"token {token!r} in the server log"
 
 

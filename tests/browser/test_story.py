@@ -226,3 +226,21 @@ def test_keyboard_only_and_polling_fallback(server: Server, browser: object) -> 
     expect(launcher).to_be_focused()
     watch.assert_clean()
     ctx.close()
+
+
+def test_api_docs_render_offline_under_the_csp(server: Server, browser: object) -> None:
+    """Swagger UI comes from kefu itself (closed networks have no CDN) and runs under the strict CSP."""
+    context = browser.new_context()  # type: ignore[attr-defined]
+    outside: list[str] = []
+    context.route("**/*", lambda route: (outside.append(route.request.url), route.abort())
+                  if not route.request.url.startswith(server.url) else route.continue_())
+    page = context.new_page()
+    watch = Watch(page)
+    page.goto(server.url + "/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("kefu")
+    expect(page.locator(".opblock-summary-path", has_text="/v1/chat").first).to_be_visible()
+    page.locator(".opblock-summary", has_text="/v1/chat").first.click()
+    expect(page.locator(".opblock-body").first).to_be_visible()
+    watch.assert_clean()
+    assert outside == []
+    context.close()
