@@ -28,7 +28,10 @@ train: $(STAMP)
 chromium:
 	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium chromium-driver)
 
+# Lint (ruff, the project's rules) and type checks (mypy on bot/ and api/) keep the shape; then the tests.
 test: $(STAMP) chromium
+	$(BIN)/ruff check bot api training tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # Regenerate docs/widget.png and docs/console.png from the browser story (needs a Chinese font).

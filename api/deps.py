@@ -13,7 +13,8 @@ from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from bot.config import Settings
-from bot.conversation import Conversations
+from bot.dialogue.voice import say
+from bot.service.conversations import Conversations
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -53,7 +54,8 @@ def current_agent(
 # A browser's EventSource cannot send headers, and a URL ends up in logs, proxies and histories:
 # the stream takes a ticket instead of the agent's token. A ticket names the agent and when it
 # expires, signed with that agent's own token (HMAC-SHA256): every process of the shop can check
-# it, it dies with the token, and it is good only to open a stream for a minute.
+# it, it dies with the token, and it opens one stream, within a minute (its use is remembered
+# where the rate limits are counted, so in Redis when several processes serve).
 TICKET_SECONDS = 60
 
 
@@ -96,8 +98,8 @@ def stream_agent(
     if creds is not None or not ticket:
         return current_agent(request, creds)
     name = agent_from_ticket(ticket, get_app_settings(request))
-    if name is None:
-        raise HTTPException(403, "invalid or expired ticket; ask POST /v1/agent/ticket for a new one")
+    if name is None or not request.app.state.limiter.once(f"ticket:{ticket.rsplit('.', 1)[-1]}", TICKET_SECONDS):
+        raise HTTPException(403, "invalid, expired or used ticket; ask POST /v1/agent/ticket for a new one")
     return name
 
 
@@ -108,7 +110,8 @@ def check_session_rate(request: Request, session_id: str | None) -> None:
     s = get_app_settings(request)
     wait = request.app.state.limiter.hit(f"s:{session_id}", s.rate_limit_session, s.rate_limit_window)
     if wait:
-        raise HTTPException(429, "亲，您发消息太快啦，请稍等片刻再试～", headers={"Retry-After": str(max(wait, 1))})
+        raise HTTPException(429, say(request.app.state.bot().kb.shop, "rate_limited"),
+                            headers={"Retry-After": str(max(wait, 1))})
 
 
 ConversationsDep = Annotated[Conversations, Depends(get_conversations)]

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bot.dialogue.voice import say
 from bot.errors import (
     ConflictError,
     IncompatibleModelError,
@@ -17,8 +18,9 @@ from bot.errors import (
     KefuError,
     ModelNotFoundError,
     NotFoundError,
+    SessionNotFoundError,
+    StoreUnavailableError,
 )
-from bot.store import StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,9 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(KefuError)
-    async def _kefu(_: Request, exc: KefuError) -> JSONResponse:
+    async def _kefu(request: Request, exc: KefuError) -> JSONResponse:
+        if isinstance(exc, SessionNotFoundError):  # the shopper reads this one: in the shop's voice
+            return error_response(404, "not_found", say(request.app.state.bot().kb.shop, "no_session"))
         for cls, status, code in _STATUS:
             if isinstance(exc, cls):
                 return error_response(status, code, str(exc))

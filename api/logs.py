@@ -1,8 +1,9 @@
 """What the server's log may hold: no personal data, no secret, nothing that opens a chat.
 
-- Every handler's output (uvicorn's, and ours) passes through bot.pii.mask, tracebacks included.
+- Every handler's output (uvicorn's, and ours) passes through bot.language.pii.mask, tracebacks included.
 - Access lines: a shopper's session id in a path becomes `{session}`, and of a query string only
-  harmless parameters are kept (`?%74oken=` is a token too: names are compared decoded).
+  harmless parameters with plain values are kept; any other parameter, name and value, is
+  `[redacted]` (`?%74oken=` is a token too: names are compared decoded).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import re
 import sys
 from urllib.parse import parse_qsl, urlencode
 
-from bot.pii import mask
+from bot.language.pii import mask
 
 # Query parameters that say nothing about who asks (anything else is redacted).
 SAFE_PARAMETERS = frozenset({"status", "after", "before", "limit"})
+_SAFE_VALUE = re.compile(r"^[a-z0-9_]{0,20}$")  # a status, a number: anything else may be someone's secret
 _SESSION_PATH = re.compile(r"^(/v1/chat/)[^/?]+")
 _LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
 
@@ -27,8 +29,9 @@ def redact_path(path: str) -> str:
     if not sep:
         return path
     pairs = parse_qsl(query, keep_blank_values=True)
-    kept = [(k, v if k in SAFE_PARAMETERS else "[redacted]") for k, v in pairs]
-    return f"{path}?{urlencode(kept, safe='[]')}"
+    shown = [urlencode([(k, v)]) if k in SAFE_PARAMETERS and _SAFE_VALUE.match(v) else
+             f"{k}=[redacted]" if k in SAFE_PARAMETERS else "[redacted]" for k, v in pairs]
+    return f"{path}?{'&'.join(shown)}"
 
 
 class _RedactAccess(logging.Filter):
@@ -62,9 +65,9 @@ def protect() -> None:
         access.addFilter(_REDACT_ACCESS)
     root = logging.getLogger()
     if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setLevel(logging.WARNING)
-        root.addHandler(handler)
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.setLevel(logging.WARNING)
+        root.addHandler(stderr)
     for name in _LOGGERS:
         for handler in logging.getLogger(name).handlers:
             if not isinstance(handler.formatter, MaskingFormatter):

@@ -17,13 +17,14 @@ from api import errors, logs, middleware
 from api.routes import admin, chat, handoffs, health, pages, widget
 from bot import __version__
 from bot.config import Settings, get_settings
-from bot.conversation import Conversations
-from bot.engine import Bot
+from bot.dialogue.engine import Bot
 from bot.errors import KefuError
-from bot.events import EventBus, RedisEventBus
+from bot.language import artefacts
 from bot.loader import load_bot
-from bot.store import Store
-from bot.webhook import WebhookNotifier
+from bot.service.conversations import Conversations
+from bot.service.events import EventBus, RedisEventBus
+from bot.service.store import Store
+from bot.service.webhook import WebhookNotifier
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,9 @@ class BotHolder:
     def rollback(self) -> str:
         """Serve the predecessor of the model in service (not of models/CURRENT, which a reload by
         name leaves alone), then make it current on disk once it has loaded."""
-        from training.train import point_current
-
-        previous = self.bot.model.metadata.get("previous")
-        if not previous:
-            raise KefuError(f"model {self.bot.model.version} has no previous version to roll back to")
-        version = self.reload(str(previous))
-        point_current(self.settings.models_dir, str(previous))
+        models = self.settings.models_dir
+        version = self.reload(artefacts.previous_version(models, self.bot.model.version))
+        artefacts.publish(models, version)
         return version
 
 

@@ -6,13 +6,15 @@ import asyncio
 import ipaddress
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.config import Settings
-from bot.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
+from bot.dialogue.voice import say
+from bot.service.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,8 @@ SECURITY_HEADERS = [
 ]
 
 
-async def _json(send: Send, status: int, code: str, message: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+async def _json(send: Send, status: int, code: str, message: str,
+                headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
     body = json.dumps({"error": code, "message": message}).encode()
     if status == 408:  # the rest of the body may still come: end the connection with the answer
         headers = [*headers, (b"connection", b"close")]
@@ -107,7 +110,8 @@ class RateLimitMiddleware:
         if not wait and session:
             wait = self.limiter.hit(f"s:{session}", self.per_session, self.window)
         if wait:
-            return await _json(send, 429, "rate_limited", "亲，您发消息太快啦，请稍等片刻再试～",
+            shop = scope["app"].state.bot().kb.shop
+            return await _json(send, 429, "rate_limited", say(shop, "rate_limited"),
                                [(b"retry-after", str(max(wait, 1)).encode())])
         await self.app(scope, receive, send)
 

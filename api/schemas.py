@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from bot.engine import MAX_CHARS
-from bot.normalize import check_text
+from bot.dialogue.engine import MAX_CHARS
+from bot.language.normalize import check_text
 
 # Session ids are the server's tokens (URL-safe base64); anything else is refused before any lookup.
 SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -43,8 +43,9 @@ class Suggestion(BaseModel):
     title: str
 
 
-# The bot's (or the queue's) answer to one message.
+# The bot's (or the queue's) answer to one message: bot.dialogue.results.Reply, as the API shows it.
 class ChatReply(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     session_id: str
     route: str = Field(..., description="faq | human")
     intent: str | None
@@ -54,6 +55,8 @@ class ChatReply(BaseModel):
     suggestions: list[Suggestion] = []
     reason: str | None = None
     message_id: int
+
+    _round = field_validator("confidence")(lambda v: round(v, 4))
 
 
 class MessageOut(BaseModel):
@@ -124,6 +127,7 @@ class WidgetOut(BaseModel):
     greeting: str
     quick_replies: list[QuickReply]
     handoff_message: str
+    texts: dict[str, str] = Field(description="the widget's labels, in the shop's voice")
 
 
 class CatalogueEntry(BaseModel):

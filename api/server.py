@@ -3,9 +3,9 @@
 - No proxy headers from uvicorn itself: it would believe X-Forwarded-For from 127.0.0.1, so any
   local process could pick its own address; kefu reads the header only from the proxies listed
   in KEFU_TRUSTED_PROXIES (api.middleware.ClientAddressMiddleware).
-- A deadline for a request's headers: uvicorn waits for them without one, so a client that sends
-  half a request line, or nothing, holds a connection for ever. The body has its own deadline in
-  api.middleware.BodyLimitMiddleware.
+- Deadlines for a request's headers and body: uvicorn waits for them without one, so a client that
+  sends half a request line, or nothing, or a body byte by byte, holds a connection for ever.
+  api.middleware.BodyLimitMiddleware answers a late body with a 408 first.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from bot.config import get_settings
 
-PROTOCOL = "api.server:HeaderDeadlineProtocol"
+PROTOCOL = "api.server:RequestDeadlineProtocol"
 OPTIONS: dict[str, Any] = {"http": PROTOCOL, "proxy_headers": False}
 
 
@@ -26,15 +26,18 @@ def cli_args() -> list[str]:
     return ["--http", PROTOCOL, "--no-proxy-headers"]
 
 
-class HeaderDeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, closing a connection whose request headers do not arrive whole
-    within KEFU_REQUEST_TIMEOUT seconds of the connection (or of the previous response)."""
+class RequestDeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with deadlines on the request itself: its headers must arrive whole
+    within KEFU_REQUEST_TIMEOUT seconds of the connection (or, on a kept-alive connection, of the
+    request's first byte), and its body within that again (plus a second, so that the app's own 408
+    goes out first). A body the app never reads (a GET with Content-Length, a refused POST) falls
+    under the same deadline: trickling it a byte at a time holds no connection."""
 
     _deadline: asyncio.TimerHandle | None = None
 
-    def _arm(self) -> None:
+    def _arm(self, seconds: float) -> None:
         self._disarm()
-        self._deadline = self.loop.call_later(get_settings().request_timeout, self._expire)
+        self._deadline = self.loop.call_later(seconds, self._expire)
 
     def _disarm(self) -> None:
         if self._deadline is not None:
@@ -48,15 +51,20 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()
+        self._arm(get_settings().request_timeout)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._arm()
+        if self._deadline is None:  # a kept-alive connection's next request (a new one is armed already)
+            self._arm(get_settings().request_timeout)
 
     def on_headers_complete(self) -> None:
-        self._disarm()
+        self._arm(get_settings().request_timeout + 1)  # now the body's deadline
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

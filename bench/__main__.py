@@ -18,8 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.common import (DATA, PG_URL, RESULTS, default_embedder, drop_pg_schema, fresh_pg_schema, load_messages, log,
-                          machine_info, pg_available, train_model)
+from bench.common import (
+    DATA,
+    PG_URL,
+    RESULTS,
+    default_embedder,
+    drop_pg_schema,
+    fresh_pg_schema,
+    load_messages,
+    log,
+    machine_info,
+    pg_available,
+    train_model,
+)
 
 SECTIONS = ("inprocess", "http", "footprint", "sessions", "catalogue", "training")
 
@@ -77,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         step = max(1, len(messages) // cfg["messages"])
         messages = messages[::step][: cfg["messages"]]
 
-    from bot import knowledge
+    from bot.dialogue import knowledge
 
     kb = knowledge.load(a.data)
     texts, _ = kb.training_pairs()

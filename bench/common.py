@@ -124,7 +124,7 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        from bot.model import library_versions
+        from bot.language.model import library_versions
 
         libs = library_versions()
     except Exception:  # noqa: BLE001 - informative only
@@ -253,7 +253,8 @@ def write_bodies(path: Path, messages: list[str], session_ids: list[str] | None 
     return Path(path)
 
 
-PREFIXES = ["", "亲，", "你好，", "请问", "在吗？", "老板，", "客服，", "亲亲，", "哈喽，", "麻烦问下，", "您好，请问", "诶，"]
+PREFIXES = ["", "亲，", "你好，", "请问", "在吗？", "老板，", "客服，", "亲亲，", "哈喽，", "麻烦问下，",
+            "您好，请问", "诶，"]
 SUFFIXES = ["", "？", "呀", "呢", "啊", "谢谢", "，急", "～", "哈", "亲"]
 
 
@@ -261,12 +262,12 @@ def distinct_variants(messages: list[str], limit: int | None = None, seed: int =
     """The messages under common openings and endings (亲，… / …呀), every text distinct after normalisation.
 
     The HTTP benchmark sends these in order, so within one server's run no text repeats and the
-    embedder's vector cache (bot.embedders._CACHES, which the benchmark cannot clear inside the
+    embedder's vector cache (bot.language.vectors, which the benchmark cannot clear inside the
     server) never answers for free. 209 messages give about 25,000 texts.
     """
     import random
 
-    from bot.normalize import normalize
+    from bot.language.normalize import normalize
 
     base = list(messages)
     random.Random(seed).shuffle(base)

@@ -94,12 +94,14 @@ def available_bytes() -> int:
 
 def _fit_only(data_dir: Path, out_dir: Path, embedder: str, thresholds: dict[str, Any]) -> tuple[Any, float, int]:
     """The final fit alone (no cross-validation): a Bot, the fit's seconds and the saved model's bytes."""
-    from bot import knowledge, segment
-    from bot.classifier import build_pipeline, save_model
-    from bot.engine import Bot, thresholds_from
-    from bot.model import METADATA_FILE, PIPELINE_FILE, library_versions, load_model
+    from bot.dialogue import knowledge
+    from bot.dialogue.engine import Bot
+    from bot.dialogue.policy import thresholds_for
+    from bot.language import artefacts, segment
+    from bot.language.pipeline import build_pipeline, save_model
 
-    segment.configure(Path(data_dir) / "userdict.txt")
+    userdict = Path(data_dir) / segment.USERDICT_FILE
+    segment.configure(userdict)
     kb = knowledge.load(Path(data_dir))
     texts, labels = kb.training_pairs()
     pipe = build_pipeline(embedder, seed=42)
@@ -115,11 +117,12 @@ def _fit_only(data_dir: Path, out_dir: Path, embedder: str, thresholds: dict[str
     seconds = time.perf_counter() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"model_version": "bench-fit-only", "thresholds": thresholds, "embedder_spec": embedder,
-            "libraries": library_versions(), **save_model(pipe, out_dir)}
-    (out_dir / METADATA_FILE).write_text(json.dumps(meta), encoding="utf-8")
-    size = (out_dir / PIPELINE_FILE).stat().st_size
-    model = load_model(out_dir)  # as the server loads it
-    return Bot(kb, model, thresholds_from(model)), seconds, size
+            "libraries": artefacts.library_versions(), **save_model(pipe, out_dir),
+            "userdict_sha256": artefacts.save_userdict(userdict, out_dir)}
+    artefacts.write_metadata(out_dir, meta)
+    size = (out_dir / artefacts.PIPELINE_FILE).stat().st_size
+    model = artefacts.load_model(out_dir)  # as the server loads it
+    return Bot(kb, model, thresholds_for(model.metadata.get("thresholds"))), seconds, size
 
 
 def catalogue_growth(data_dir: Path, workdir: Path, messages: list[str], factors: list[int], embedder: str,
@@ -129,7 +132,6 @@ def catalogue_growth(data_dir: Path, workdir: Path, messages: list[str], factors
     Up to `full_train_max` times the catalogue, the full `train` (cross-validation + final fit) is
     timed; above it only the final fit (cross-validation would cost about `folds` more fits).
     """
-    import json
 
     from bench.inproc import bench_reply, clear_vector_cache
     from bot.loader import load_bot
@@ -194,7 +196,8 @@ def fill_sessions(db_url: str, n: int, seed: int = 1, chunk: int = 20_000) -> di
     """
     from sqlalchemy import insert
 
-    from bot.store import ChatSession, Handoff, Message, Store, new_token
+    from bot.service.schema import ChatSession, Handoff, Message, new_token
+    from bot.service.store import Store
 
     store = Store(db_url)
     store.create_schema()

@@ -1,6 +1,6 @@
 """The classifier in process: Bot.reply one message at a time, beside jieba segmentation alone.
 
-The embedders keep a text -> vector cache (bot.embedders._CACHES) that would make a repeated
+The embedders keep a text -> vector cache (bot.language.vectors) that would make a repeated
 message nearly free. Every measured call here runs with that cache cleared just before it
 (outside the timed region), so each message pays its full embedding cost: what a new message
 costs in production. One extra pass with the cache warm shows what a repeat costs.
@@ -15,14 +15,15 @@ from typing import Any
 
 from bench.common import summarize_ms
 
-CACHE_NOTE = ("bot.embedders._CACHES cleared before every measured call (outside the timer): "
+CACHE_NOTE = ("the vector caches (bot.language.vectors.clear_caches) cleared before every measured call "
+              "(outside the timer): "
               "every message pays its embedding; the 'cached' figures are a separate pass with the cache warm")
 
 
 def clear_vector_cache() -> None:
-    from bot import embedders
+    from bot.language.vectors import clear_caches
 
-    embedders._CACHES.clear()
+    clear_caches()
 
 
 def _timed(fn: Callable[[str], Any], messages: list[str], passes: int, clear_cache: bool) -> list[float]:
@@ -42,7 +43,7 @@ def bench_reply(bot: Any, messages: list[str], passes: int = 1, clear_cache: boo
 
     Returns p50/p90/p99/mean/max in ms, and messages per second (serial, one thread).
     """
-    from bot.engine import SessionState
+    from bot.dialogue.policy import SessionState
 
     bot.reply(messages[0], SessionState())  # warm any lazily built part
     if not clear_cache:  # a repeat: every message already seen once, so its vector is in the cache
@@ -58,9 +59,9 @@ def bench_reply(bot: Any, messages: list[str], passes: int = 1, clear_cache: boo
 
 
 def bench_segmentation(messages: list[str], passes: int = 1) -> dict[str, Any]:
-    """Latency of jieba alone: bot.segment.cut(bot.normalize.normalize(t))."""
-    from bot.normalize import normalize
-    from bot.segment import cut, warm
+    """Latency of jieba alone: bot.language.segment.cut(bot.language.normalize.normalize(t))."""
+    from bot.language.normalize import normalize
+    from bot.language.segment import cut, warm
 
     warm()
     samples = _timed(lambda m: cut(normalize(m)), messages, passes, clear_cache=False)
@@ -77,12 +78,13 @@ def breakdown(bot: Any, messages: list[str]) -> dict[str, Any]:
     Also how many classifier calls one reply makes on average, and how many texts they rank (a
     message of several clauses ranks the whole and each clause in one call).
     """
-    from bot import rules
-    from bot.engine import SessionState
-    from bot.normalize import normalize
-    from bot.segment import cut
+    from bot.dialogue import rules
+    from bot.dialogue.policy import SessionState
+    from bot.language import artefacts
+    from bot.language.normalize import normalize
+    from bot.language.segment import cut
 
-    pipe = bot.model.pipeline
+    pipe = artefacts.load_pipeline(bot.model)
     norm_step = pipe.named_steps["normalize"]
     union = pipe.named_steps["features"]
     clf = pipe.named_steps["clf"]
@@ -103,7 +105,7 @@ def breakdown(bot: Any, messages: list[str]) -> dict[str, Any]:
         add("jieba_cut", time.perf_counter() - t)
         clear_vector_cache()
         t = time.perf_counter()
-        bot.model.rank(m, 5)
+        bot.model.rank(norm, 5)
         add("model_rank_total", time.perf_counter() - t)
         # the pipeline's steps one by one
         t = time.perf_counter()
@@ -196,8 +198,8 @@ def bench_conversation(bot: Any, db_url: str, messages: list[str]) -> dict[str, 
     many transactions and statements one chat turn costs."""
     from sqlalchemy import event
 
-    from bot.conversation import Conversations
-    from bot.store import Store
+    from bot.service.conversations import Conversations
+    from bot.service.store import Store
 
     store = Store(db_url)
     store.create_schema()

@@ -70,7 +70,7 @@ async def run(port: int, path: str, rate: float, duration: float, bodies: list[b
                 status = await asyncio.wait_for(_read_response(reader), timeout)  # type: ignore[arg-type]
                 latencies.append(time.perf_counter() - scheduled)
                 statuses[status] = statuses.get(status, 0) + 1
-            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError):
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
                 errors += 1
                 if writer is not None:
                     writer.close()

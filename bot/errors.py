@@ -29,3 +29,15 @@ class NotFoundError(KefuError):
 
 class ConflictError(KefuError):
     """The record is not in a state that allows the action (e.g. claimed twice)."""
+
+
+class StoreUnavailableError(KefuError):
+    """The database cannot be reached; the caller should answer 503 and retry later."""
+
+
+class SessionNotFoundError(NotFoundError):
+    """No such chat session (or it expired): the shopper starts a new one."""
+
+
+class AlreadyHandedOffError(ConflictError):
+    """The session already has an open handoff (the database allows one at a time)."""

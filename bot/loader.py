@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
+from collections.abc import Mapping
 from pathlib import Path
 
-from bot import embedders, knowledge, segment
-from bot.engine import Bot, thresholds_from
-from bot.errors import ModelNotFoundError
-from bot.model import CACHE_DIR, current_version_dir, load_model
+from bot.dialogue import knowledge
+from bot.dialogue.engine import Bot
+from bot.dialogue.policy import thresholds_for
+from bot.language import artefacts, embedders, segment
+
+WARM_UP_SAMPLE = "在吗"  # the commonest first message in a shop's chat
 
 
 def load_bot(data_dir: Path, models_dir: Path, *, embedder: str | None = None,
-             overrides: dict[str, float | None] | None = None, version: str | None = None) -> Bot:
-    """Load the knowledge base and the current (or named) model; apply threshold overrides.
+             overrides: Mapping[str, float | None] | None = None, version: str | None = None) -> Bot:
+    """Load the knowledge base and the current (or named) model, checked against the data folder (its
+    user dictionary must be the one the model was trained with); thresholds as training chose them,
+    with the operator's overrides.
 
     The embedder's weights load in a second thread while jieba reads its dictionary (much of it
     is decompression and array copies, which release the GIL): a shorter start-up.
     """
-    if version and (Path(version).name != version or version.startswith(".")):
-        raise ModelNotFoundError(f"'{version}' is not a model folder name")
-    folder = Path(models_dir) / version if version else current_version_dir(Path(models_dir))
-    embedders.set_disk_cache(Path(models_dir) / CACHE_DIR)
-    model = load_model(folder, embedder=embedder)
+    folder = artefacts.version_dir(Path(models_dir), version)
+    embedders.set_disk_cache(Path(models_dir) / artefacts.CACHE_DIR)
+    model = artefacts.load_model(folder, embedder=embedder, data_userdict=Path(data_dir) / segment.USERDICT_FILE)
     failure: list[BaseException] = []
 
     def warm_embedder() -> None:
@@ -35,17 +37,13 @@ def load_bot(data_dir: Path, models_dir: Path, *, embedder: str | None = None,
     warming = threading.Thread(target=warm_embedder, name="kefu-warm-embedder", daemon=True)
     warming.start()
     try:
-        segment.configure(Path(data_dir) / "userdict.txt")
+        segment.configure(artefacts.userdict_path(folder))
         kb = knowledge.load(Path(data_dir))
         segment.warm()
     finally:
         warming.join()
     if failure:
         raise failure[0]
-    thresholds = thresholds_from(model)
-    set_values = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if set_values:
-        thresholds = replace(thresholds, **set_values)
-    bot = Bot(kb, model, thresholds)
-    bot.rank("在吗")  # the whole path once before the first shopper
+    bot = Bot(kb, model, thresholds_for(model.metadata.get("thresholds"), overrides))
+    bot.rank(WARM_UP_SAMPLE)  # the whole path once before the first shopper
     return bot

@@ -170,7 +170,8 @@ def control_characters_are_refused_whole(t: Target) -> None:
 @case
 def invisible_messages_are_empty(t: Target) -> None:
     c = t.client()
-    for text in ("\u200b\u200b\u200b", "\ufeff", " \u3000 ", "\u200d\u2060\u200e"):
+    for text in ("\u200b\u200b\u200b", "\ufeff", " \u3000 ", "\u200d\u2060\u200e", "\u3164\u3164", "\u2800",
+                 "\ufe0f", "\u0301\u034f", "\U000e0100", "\uffa0\u115f\u1160"):
         r = c.post("/v1/chat", json={"message": text})
         check(r.status_code == 422, f"a message of {text!r} answered {r.status_code}")
 
@@ -201,6 +202,57 @@ def one_open_handoff_per_session(t: Target) -> None:
         check(len(mine) == 1, f"{len(mine)} open handoffs for one session")
         texts = [m["text"] for m in c.get(f"/v1/chat/{sid}/messages").json()["messages"] if m["role"] == "shopper"]
         check(texts.count("转人工") == 8, f"{texts.count('转人工')} of 8 concurrent messages stored")
+
+
+@case
+def a_message_racing_a_resolution_is_never_orphaned(t: Target) -> None:
+    """The shopper writes as the agent resolves: the message reaches the agent before the resolution,
+    or the bot after it; never a person who has left."""
+    for _round in range(25):
+        c = t.client()
+        first = hand_off(c)
+        sid, hid = first["session_id"], first["handoff"]["id"]
+        httpx.post(f"{t.url}/v1/handoffs/{hid}/claim", headers=t.agent()).raise_for_status()
+        barrier = threading.Barrier(2)
+        said: list[dict[str, Any]] = []
+
+        def shopper(c: httpx.Client = c, sid: str = sid, barrier: threading.Barrier = barrier,
+                    said: list[dict[str, Any]] = said) -> None:
+            barrier.wait()
+            said.append(c.post("/v1/chat", json={"session_id": sid, "message": "快递到哪了"}).json())
+
+        th = threading.Thread(target=shopper)
+        th.start()
+        barrier.wait()
+        httpx.post(f"{t.url}/v1/handoffs/{hid}/resolve", headers=t.agent(), json={}).raise_for_status()
+        th.join()
+        history = c.get(f"/v1/chat/{sid}/messages").json()["messages"]
+        closed_at = next(m["id"] for m in history if m["role"] == "system")
+        mine = next(m["id"] for m in history if m["role"] == "shopper" and m["text"] == "快递到哪了")
+        if said[0]["reply"] is None:  # acknowledged as going to the person
+            check(mine < closed_at, "a message for the agent was stored after the handoff was resolved")
+
+
+@case
+def queue_places_are_the_agents_under_concurrency(t: Target) -> None:
+    barrier = threading.Barrier(8)
+    told: dict[int, int] = {}
+
+    def ask(c: httpx.Client, barrier: threading.Barrier = barrier) -> None:
+        barrier.wait()
+        h = hand_off(c)["handoff"]
+        told[h["id"]] = h["position"]
+
+    clients = [t.client() for _ in range(8)]
+    threads = [threading.Thread(target=ask, args=(c,)) for c in clients]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    waiting = httpx.get(t.url + "/v1/handoffs", params={"status": "waiting"}, headers=t.agent()).json()["data"]
+    queue = {h["id"]: h["position"] for h in waiting}
+    check(len(told) == 8 and all(queue[i] == p for i, p in told.items()),
+          f"shoppers were told {sorted(told.values())}, the queue says {sorted(queue[i] for i in told)}")
 
 
 # -- 3. forged X-Forwarded-For ----------------------------------------------------------------------
@@ -257,19 +309,27 @@ def agent_tokens_only_in_headers(t: Target) -> None:
     token = t.agents[0]
     for path in ("/v1/handoffs", "/v1/catalogue", "/v1/handoffs/1", "/v1/agent/events"):
         for query in (f"token={token}", f"%74oken={token}"):
-            r = httpx.get(f"{t.url}{path}?{query}", timeout=10)
-            check(r.status_code in (401, 403), f"GET {path}?{query[:6]}... answered {r.status_code}")
+            status = stream_status(f"{t.url}{path}?{query}")
+            check(status in (401, 403), f"GET {path}?{query[:6]}... answered {status}")
     ticket = httpx.post(t.url + "/v1/agent/ticket", headers=t.agent()).json()["ticket"]
     check(token not in ticket, "the ticket holds the token")
     check(read_first_event(f"{t.url}/v1/agent/events?ticket={ticket}") == "ready", "a ticket opens no stream")
+    again = stream_status(f"{t.url}/v1/agent/events?ticket={ticket}")
+    check(again == 403, f"a ticket opened a second stream ({again})")
     name, expires, signature = ticket.split(".")
     for forged in (f"{name}.{int(expires) + 3600}.{signature}", f"{name}.{expires}.{signature[:-2]}AA",
                    f"{name}.{int(time.time()) - 5}.{signature}", "x.y.z", ""):
-        r = httpx.get(f"{t.url}/v1/agent/events", params={"ticket": forged}, timeout=10)
-        check(r.status_code in (401, 403), f"a forged ticket {forged[:12]}... opened the stream")
+        status = stream_status(f"{t.url}/v1/agent/events?ticket={forged}")
+        check(status in (401, 403), f"a forged ticket {forged[:12]}... opened the stream")
     if t.log:
         text = t.log_text()
         check(token not in text and ticket not in text and signature not in text, "a token or ticket in the log")
+
+
+def stream_status(url: str) -> int:
+    """The status of a GET that may open an event stream (which never ends)."""
+    with httpx.Client(timeout=10) as c, c.stream("GET", url) as r:
+        return r.status_code
 
 
 def read_first_event(url: str) -> str:
@@ -347,6 +407,12 @@ def slow_requests_are_cut_off(t: Target) -> None:
         answer = closed_within(body, grace)
         check(answer is not None and b" 408 " in answer.split(b"\r\n", 1)[0],
               f"a body that stops half-way got {answer[:40] if answer else 'no answer'}")
+    with raw_connection(t) as unread:  # a body the route never reads, trickled after the answer
+        unread.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+        unread.settimeout(5)
+        check(b" 200 " in unread.recv(4096).split(b"\r\n", 1)[0], "GET /livez did not answer")
+        unread.sendall(b"x")
+        check(closed_within(unread, grace) is not None, "a body the route never reads keeps the connection open")
     check(httpx.get(t.url + "/livez").status_code == 200, "the server stopped answering")
 
 

@@ -16,7 +16,7 @@ import pytest
 from bench import report
 from bench.common import DATA, distinct_variants, load_messages, summarize_ms, train_model
 from bench.inproc import bench_reply, bench_segmentation, breakdown
-from bot.normalize import normalize
+from bot.language.normalize import normalize
 
 
 def test_messages_file_is_realistic_and_distinct() -> None:

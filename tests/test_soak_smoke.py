@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bench.soak import main, scripted_texts
-from bot.normalize import normalize
-from bot.rules import match
+from bot.dialogue.rules import match
+from bot.language.normalize import normalize
 
 
 def test_scripted_texts_split_faq_from_handoff_triggers() -> None:

@@ -49,7 +49,7 @@ def train(
 @app.command()
 def rollback(out: Annotated[Path | None, typer.Option("--out", help="models folder")] = None) -> None:
     """Make the previous model current again."""
-    from training.train import rollback as run_rollback
+    from bot.language.artefacts import rollback as run_rollback
 
     try:
         typer.echo(f"current model is now {run_rollback(out or get_settings().models_dir)}")
@@ -61,6 +61,10 @@ def _read_labels(path: Path) -> list[tuple[str, str]]:
     from training.evaluate import read_jsonl
 
     return [(r["text"], (r.get("faq") or [None])[0]) for r in read_jsonl(path) if r.get("faq")]
+
+
+# What `kefu predict` writes of a reply (bot.dialogue.results.Reply), under the API's names.
+PREDICT_FIELDS = ("route", "action", "intent", "confidence", "reply", "reason", "suggestions", "ranking")
 
 
 @app.command()
@@ -77,10 +81,8 @@ def predict() -> None:
             continue
         try:
             text = json.loads(line)["text"]
-            out = bot.predict(text)
-            row = {"text": text, "route": out.route, "intent": out.intent,
-                   "confidence": round(out.confidence, 4), "answer": out.reply if out.route == "faq" else None,
-                   "reason": out.reason}
+            reply = bot.predict(text).as_dict()
+            row = {"text": text, **{k: reply[k] for k in PREDICT_FIELDS}}
         except (json.JSONDecodeError, KeyError, TypeError):
             row = {"line": n, "error": "expected a JSON object with a 'text' string"}
         except KefuError as exc:
@@ -117,13 +119,13 @@ def eval_cmd(
 @app.command("export-labels")
 def export_labels() -> None:
     """Write agents' labels as training data (JSON lines {"text", "faq"}), personal data masked."""
-    from bot.conversation import Conversations
-    from bot.store import Store
+    from bot.service.conversations import export_labels as labels
+    from bot.service.store import Store
 
     store = Store(get_settings().database_url)
     try:
         store.create_schema()
-        rows = Conversations(lambda: None, store).export_labels()  # type: ignore[arg-type,return-value]
+        rows = labels(store)
     except KefuError as exc:
         _fail(exc)
     finally:

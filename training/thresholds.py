@@ -1,6 +1,6 @@
 """Choose the policy's thresholds from out-of-fold probabilities (a risk-coverage curve).
 
-The simulation follows bot.policy.decide: hand off when the human entries together reach
+The simulation follows bot.dialogue.policy.decide: hand off when the human entries together reach
 `human`; answer when the best FAQ entry reaches `answer` and leads the runner-up by `margin`;
 offer the top three FAQ entries as quick replies when together they reach `suggest`; otherwise
 ask to rephrase (which, for a lone message, counts as a handoff).
@@ -13,8 +13,6 @@ bot (answered, or offered the right entry among quick replies). Floors stop thin
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 

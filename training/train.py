@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -15,11 +13,11 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from tqdm import tqdm
 
-from bot import embedders, knowledge
-from bot.classifier import FEATURIZER, build_pipeline, save_model
-from bot.embedders import embedder_id
+from bot.dialogue import knowledge
 from bot.errors import KefuError
-from bot.model import CACHE_DIR, CURRENT_FILE, METADATA_FILE, library_versions
+from bot.language import artefacts, embedders, segment
+from bot.language.embedders import embedder_id
+from bot.language.pipeline import FEATURIZER, build_pipeline, save_model
 from training.thresholds import choose_thresholds
 
 
@@ -86,7 +84,9 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
           progress: bool = True, echo: Any = print, compare: list[str] | None = None,
           heldout: Path | None = None, force: bool = False, report: bool = True) -> Path:
     """Train on data_dir, write models/<version>/ (+ report) and make it current if not worse."""
-    embedders.set_disk_cache(Path(out_dir) / CACHE_DIR)  # the server's first start finds it warm
+    embedders.set_disk_cache(Path(out_dir) / artefacts.CACHE_DIR)  # the server's first start finds it warm
+    userdict = Path(data_dir) / segment.USERDICT_FILE
+    segment.configure(userdict)  # the data folder's dictionary, which the model then carries
     kb = knowledge.load(Path(data_dir), extra_examples=extra)
     texts, labels = kb.training_pairs()
     counts = Counter(labels)
@@ -106,23 +106,21 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
         pipeline.fit(texts, labels)
         bar.update(1)
     version = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S") + f"-{kb.data_hash[:8]}"
-    target = Path(out_dir) / version
-    if target.exists():
-        raise KefuError(f"model folder '{target}' exists; refusing to overwrite it")
-    target.mkdir(parents=True)
+    target = artefacts.new_version_dir(Path(out_dir), version)
     checksums = save_model(pipeline, target)
-    previous = _current_name(Path(out_dir))
+    checksums["userdict_sha256"] = artefacts.save_userdict(userdict, target)
+    previous = artefacts.current_version(Path(out_dir))
     meta = {
         "model_version": version, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "featurizer": FEATURIZER, "embedder": embedder_id(embedder), "embedder_spec": embedder,
         "seed": seed, "data_hash": kb.data_hash, "git_commit": git_commit(),
-        "n_examples": len(texts), "labels": classes, "libraries": library_versions(),
+        "n_examples": len(texts), "labels": classes, "libraries": artefacts.library_versions(),
         "metrics": {"cv": metrics, "embedders": comparison}, "thresholds": thresholds, "risk_coverage": curve,
         "target_risk": target_risk, "previous": previous, **checksums,
     }
     held, prev_held = _heldout(Path(data_dir), Path(out_dir), target, meta, heldout, echo)
     meta["metrics"]["heldout"] = held
-    (target / METADATA_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    artefacts.write_metadata(target, meta)
     if report:
         from training.report import write_report
 
@@ -134,7 +132,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
             f"new model {version} is worse than {previous} on the held-out set (macro-F1 "
             f"{held['macro_f1']:.3f} vs {prev_held['macro_f1']:.3f}, wrong answers {held['wrong_answer_rate']:.3f} "
             f"vs {prev_held['wrong_answer_rate']:.3f}); kept in {target} but not made current (use --force)")
-    point_current(Path(out_dir), version)
+    artefacts.publish(Path(out_dir), version)
     return target
 
 
@@ -161,21 +159,21 @@ def _heldout(data_dir: Path, out_dir: Path, target: Path, meta: dict[str, Any], 
     """Evaluate the new model (and the current one, if any) on the held-out file."""
     if heldout is None or not Path(heldout).exists():
         return None, None
-    from bot.engine import Bot, thresholds_from
-    from bot.model import load_model
+    from bot.dialogue.engine import Bot
+    from bot.dialogue.policy import thresholds_for
     from training.evaluate import evaluate, read_jsonl
 
     records = read_jsonl(Path(heldout))
     kb = knowledge.load(data_dir)
-    (target / METADATA_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-    new_model = load_model(target)
-    new = evaluate(Bot(kb, new_model, thresholds_from(new_model)), records)
+    artefacts.write_metadata(target, meta)
+    new_model = artefacts.load_model(target)
+    new = evaluate(Bot(kb, new_model, thresholds_for(new_model.metadata.get("thresholds"))), records)
     new.pop("errors")
     prev = None
     if meta.get("previous"):
         try:
-            old_model = load_model(out_dir / meta["previous"])
-            prev = evaluate(Bot(kb, old_model, thresholds_from(old_model)), records)
+            old_model = artefacts.load_model(artefacts.version_dir(out_dir, meta["previous"]))
+            prev = evaluate(Bot(kb, old_model, thresholds_for(old_model.metadata.get("thresholds"))), records)
             prev.pop("errors")
         except KefuError as exc:  # an old model built with other libraries cannot be compared
             echo(f"previous model not compared: {exc}")
@@ -187,30 +185,3 @@ def _heldout(data_dir: Path, out_dir: Path, target: Path, meta: dict[str, Any], 
 def _worse(new: dict[str, Any], old: dict[str, Any]) -> bool:
     return bool(round(new["macro_f1"], 3) < round(old["macro_f1"], 3)
                 or round(new["wrong_answer_rate"], 3) > round(old["wrong_answer_rate"], 3))
-
-
-def _current_name(out_dir: Path) -> str | None:
-    pointer = out_dir / CURRENT_FILE
-    return pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else None
-
-
-def point_current(out_dir: Path, version: str) -> None:
-    """Atomically make `version` the current model (the old one stays for rollback)."""
-    if not (out_dir / version / METADATA_FILE).is_file():
-        raise KefuError(f"no model '{version}' in '{out_dir}'")
-    tmp = out_dir / f".{CURRENT_FILE}.tmp"
-    tmp.write_text(version + "\n", encoding="utf-8")
-    os.replace(tmp, out_dir / CURRENT_FILE)
-
-
-def rollback(out_dir: Path) -> str:
-    """Make the current model's predecessor current again; return its version."""
-    current = _current_name(out_dir)
-    if current is None:
-        raise KefuError(f"no current model in '{out_dir}'")
-    meta = json.loads((out_dir / current / METADATA_FILE).read_text(encoding="utf-8"))
-    previous = meta.get("previous")
-    if not previous:
-        raise KefuError(f"model {current} has no previous version to roll back to")
-    point_current(out_dir, previous)
-    return str(previous)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -32,10 +33,13 @@ class ReloadIn(BaseModel):
 
 @router.get("/model", dependencies=[Depends(require_admin)])
 def model(request: Request) -> Any:
-    """The model in service: version, embedder, thresholds, metrics."""
-    m = request.app.state.bot().model
-    return {"version": m.version, "embedder": m.metadata.get("embedder"), "thresholds": m.metadata.get("thresholds"),
-            "previous": m.metadata.get("previous"), "metrics": m.metadata.get("metrics", {}).get("heldout")}
+    """The model in service: version, embedder, the thresholds in service (training's, with the
+    operator's overrides) beside those training chose, metrics."""
+    bot = request.app.state.bot()
+    m = bot.model
+    return {"version": m.version, "embedder": m.metadata.get("embedder"), "thresholds": asdict(bot.thresholds),
+            "trained_thresholds": m.metadata.get("thresholds"), "previous": m.metadata.get("previous"),
+            "metrics": m.metadata.get("metrics", {}).get("heldout")}
 
 
 @router.post("/model/reload", dependencies=[Depends(require_admin)])

@@ -24,10 +24,7 @@ router = APIRouter(prefix="/v1/chat", tags=["chat"],
 def chat(body: ChatRequest, conv: ConversationsDep, request: Request) -> Any:
     """Send one message; the reply comes from the bot, or says a person is coming."""
     check_session_rate(request, body.session_id)
-    out = conv.chat(body.session_id, body.message)
-    return ChatReply(session_id=out.session_id, route=out.route, intent=out.intent,
-                     confidence=round(out.confidence, 4), reply=out.reply, handoff=out.handoff,
-                     suggestions=out.suggestions, reason=out.reason, message_id=out.message_id)
+    return ChatReply.model_validate(conv.chat(body.session_id, body.message))
 
 
 @router.get("/{session_id}/messages", response_model=MessagesOut)

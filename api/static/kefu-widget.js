@@ -68,46 +68,49 @@
 
   var host = el("div", { id: "kefu-widget" });
   var root = host.attachShadow ? host.attachShadow({ mode: "open" }) : host;
-  var wrap = el("div", { class: "kefu", hidden: "" });  // shown once the stylesheet has loaded
+  // Shown once the stylesheet has loaded and the shop's words have come (GET /v1/widget): every
+  // label is the shop's, none is written here.
+  var wrap = el("div", { class: "kefu", hidden: "" });
   var css = el("link", { rel: "stylesheet", href: BASE + "/static/kefu-widget.css" });
-  css.addEventListener("load", function () { wrap.hidden = false; });
-  css.addEventListener("error", function () { wrap.hidden = false; });
+  var styled = false;
+  function reveal() { wrap.hidden = !(styled && config); }
+  css.addEventListener("load", function () { styled = true; reveal(); });
+  css.addEventListener("error", function () { styled = true; reveal(); });
   if (data.accent) host.style.setProperty("--kefu-accent", data.accent);
 
-  var launcher = el("button", { type: "button", class: "kefu-launcher", "aria-label": "打开在线客服",
-                                "aria-expanded": "false", "aria-controls": "kefu-panel" });
+  var launcher = el("button", { type: "button", class: "kefu-launcher", "aria-expanded": "false",
+                                "aria-controls": "kefu-panel" });
   launcher.appendChild(chatIcon());
-  launcher.appendChild(el("span", { class: "kefu-launcher-text" }, "在线客服"));
-  var badge = el("span", { class: "kefu-badge", hidden: "", "aria-label": "未读消息" });
+  var launcherText = el("span", { class: "kefu-launcher-text" });
+  launcher.appendChild(launcherText);
+  var badge = el("span", { class: "kefu-badge", hidden: "" });
   launcher.appendChild(badge);
 
   var panel = el("section", { id: "kefu-panel", class: "kefu-panel", role: "dialog", "aria-modal": "false",
                               "aria-labelledby": "kefu-title", hidden: "" });
   var header = el("header", { class: "kefu-header" });
   var heading = el("div", { class: "kefu-heading" });
-  var title = el("h2", { id: "kefu-title", class: "kefu-title" }, "在线客服");
-  var subtitle = el("p", { class: "kefu-subtitle" }, "智能客服 · 人工客服 09:00-23:00");
+  var title = el("h2", { id: "kefu-title", class: "kefu-title" });
+  var subtitle = el("p", { class: "kefu-subtitle" });
   heading.appendChild(title);
   heading.appendChild(subtitle);
-  var closeBtn = el("button", { type: "button", class: "kefu-close", "aria-label": "关闭客服窗口" }, "×");
+  var closeBtn = el("button", { type: "button", class: "kefu-close" }, "×");
   header.appendChild(heading);
   header.appendChild(closeBtn);
 
   var status = el("div", { class: "kefu-status", role: "status", "aria-live": "polite", hidden: "" });
-  var log = el("div", { class: "kefu-log", role: "log", "aria-live": "polite", "aria-label": "聊天记录",
-                        tabindex: "0" });
+  var log = el("div", { class: "kefu-log", role: "log", "aria-live": "polite", tabindex: "0" });
   var greeting = el("div", { class: "kefu-msg kefu-bot kefu-greeting", hidden: "" });
   log.appendChild(greeting);
-  var typing = el("div", { class: "kefu-typing", role: "status", "aria-label": "客服正在输入", hidden: "" });
+  var typing = el("div", { class: "kefu-typing", role: "status", hidden: "" });
   for (var i = 0; i < 3; i++) typing.appendChild(el("span", { class: "kefu-dot", "aria-hidden": "true" }));
 
-  var quick = el("div", { class: "kefu-quick", role: "group", "aria-label": "常见问题" });
-  var humanBtn = el("button", { type: "button", class: "kefu-chip kefu-human", "aria-label": "转人工客服" }, "转人工");
+  var quick = el("div", { class: "kefu-quick", role: "group" });
+  var humanBtn = el("button", { type: "button", class: "kefu-chip kefu-human" });
 
-  var form = el("form", { class: "kefu-form", "aria-label": "发送消息" });
-  var input = el("textarea", { class: "kefu-input", rows: "1", maxlength: String(MAX_CHARS),
-                               "aria-label": "输入消息", placeholder: "请输入您的问题，Enter 发送" });
-  var send = el("button", { type: "submit", class: "kefu-send", "aria-label": "发送" }, "发送");
+  var form = el("form", { class: "kefu-form" });
+  var input = el("textarea", { class: "kefu-input", rows: "1", maxlength: String(MAX_CHARS) });
+  var send = el("button", { type: "submit", class: "kefu-send" });
   form.appendChild(input);
   form.appendChild(send);
 
@@ -154,12 +157,22 @@
     log.scrollTop = log.scrollHeight;
   }
 
-  var ROLE_LABEL = { bot: null, agent: "人工客服", system: null, shopper: null };
+  // One of the shop's words (config.texts), its {placeholders} filled.
+  function T(key, values) {
+    var text = (config && config.texts && config.texts[key]) || "";
+    return text.replace(/\{(\w+)\}/g, function (all, name) {
+      return values && values[name] != null ? String(values[name]) : all;
+    });
+  }
+
+  function serving(author) {
+    return T("agent_serving", { author: author ? " " + author + " " : "" });
+  }
 
   // One bubble; text always goes through textContent.
   function bubble(role, text, author) {
     var node = el("div", { class: "kefu-msg kefu-" + role });
-    var label = ROLE_LABEL[role];
+    var label = role === "agent" ? T("agent") : null;
     if (label) node.appendChild(el("span", { class: "kefu-author" }, author ? label + " " + author : label));
     node.appendChild(el("span", { class: "kefu-text" }, text));
     log.insertBefore(node, typing.parentNode === log ? typing : null);
@@ -169,7 +182,7 @@
 
   function suggestionChips(after, suggestions) {
     if (!suggestions || !suggestions.length) return;
-    var row = el("div", { class: "kefu-suggestions", role: "group", "aria-label": "您可能想问" });
+    var row = el("div", { class: "kefu-suggestions", role: "group", "aria-label": T("suggestions") });
     suggestions.forEach(function (s) {
       var chip = el("button", { type: "button", class: "kefu-chip" }, s.title || s.intent);
       chip.addEventListener("click", function () { ask(s.title || s.intent); });
@@ -202,7 +215,7 @@
     var node = bubble(m.role, m.text, m.author);
     node.dataset.id = m.id;
     if (m.role === "agent") {
-      setStatus("人工客服" + (m.author ? " " + m.author : "") + " 正在为您服务", "agent");
+      setStatus(serving(m.author), "agent");
     } else if (m.role === "system") {
       setStatus(null);
     }
@@ -210,7 +223,7 @@
       unread += 1;
       badge.textContent = String(unread);
       badge.hidden = false;
-      launcher.setAttribute("aria-label", "打开在线客服（" + unread + " 条未读消息）");
+      launcher.setAttribute("aria-label", T("open_unread", { count: unread }));
     }
   }
 
@@ -223,11 +236,11 @@
   function queueStatus(handoff) {
     if (!handoff) return;
     if (handoff.status === "assigned") {
-      setStatus("人工客服已接入，正在为您服务", "agent");
+      setStatus(T("agent_joined"), "agent");
     } else if (handoff.position > 1) {
-      setStatus("正在排队等待人工客服，您前面还有 " + (handoff.position - 1) + " 位", "queue");
+      setStatus(T("queue_ahead", { ahead: handoff.position - 1 }), "queue");
     } else {
-      setStatus("正在排队等待人工客服，您是下一位", "queue");
+      setStatus(T("queue_next"), "queue");
     }
   }
 
@@ -281,7 +294,7 @@
           return ask(text, mine);
         }
         settle(mine, null);
-        bubble("error", err.status ? err.message : "网络开小差了，请稍后再试～");
+        bubble("error", err.status ? err.message : T("network_error"));
       })
       .then(function () {
         busy = false;
@@ -364,9 +377,9 @@
     for (var i = msgs.length - 1; i >= 0; i--) {
       var m = msgs[i];
       if (m.role === "system") return setStatus(null);
-      if (m.role === "agent") return setStatus("人工客服" + (m.author ? " " + m.author : "") + " 正在为您服务", "agent");
+      if (m.role === "agent") return setStatus(serving(m.author), "agent");
       if (m.role === "bot") {
-        if (m.intent && m.intent.indexOf("human.") === 0) setStatus("正在排队等待人工客服", "queue");
+        if (m.intent && m.intent.indexOf("human.") === 0) setStatus(T("queue"), "queue");
         return;
       }
     }
@@ -374,7 +387,22 @@
 
   function applyConfig(cfg) {
     config = cfg;
-    title.textContent = (cfg.assistant_name || "在线客服") + (cfg.shop_name ? " · " + cfg.shop_name : "");
+    launcher.setAttribute("aria-label", T("open"));
+    launcherText.textContent = T("launcher");
+    badge.setAttribute("aria-label", T("unread"));
+    title.textContent = (cfg.assistant_name || T("title")) + (cfg.shop_name ? " · " + cfg.shop_name : "");
+    subtitle.textContent = T("subtitle");
+    closeBtn.setAttribute("aria-label", T("close"));
+    log.setAttribute("aria-label", T("log"));
+    typing.setAttribute("aria-label", T("typing"));
+    quick.setAttribute("aria-label", T("quick"));
+    humanBtn.setAttribute("aria-label", T("human_label"));
+    humanBtn.textContent = T("human");
+    form.setAttribute("aria-label", T("form"));
+    input.setAttribute("aria-label", T("input"));
+    input.setAttribute("placeholder", T("placeholder"));
+    send.setAttribute("aria-label", T("send"));
+    send.textContent = T("send");
     greeting.textContent = cfg.greeting;
     quick.textContent = "";
     (cfg.quick_replies || []).forEach(function (q) {
@@ -385,6 +413,7 @@
     });
     quick.appendChild(humanBtn);
     if (!panel.hidden) greeting.hidden = false;
+    reveal();
   }
 
   // ---- opening and closing ---------------------------------------------------------------
@@ -395,7 +424,7 @@
     if (config) greeting.hidden = false;
     unread = 0;
     badge.hidden = true;
-    launcher.setAttribute("aria-label", "打开在线客服");
+    launcher.setAttribute("aria-label", T("open"));
     write(sessionStorage, OPEN_KEY, "1");
     scrollDown();
     input.focus();
@@ -409,7 +438,7 @@
     launcher.focus();
   }
 
-  humanBtn.addEventListener("click", function () { ask((config && config.handoff_message) || "转人工"); });
+  humanBtn.addEventListener("click", function () { if (config) ask(config.handoff_message); });
   launcher.addEventListener("click", function () {
     if (panel.hidden) openPanel(); else closePanel();
   });
@@ -438,11 +467,17 @@
   form.addEventListener("submit", submit);
 
   // ---- start -----------------------------------------------------------------------------
+  // The widget stays hidden until the server has given the shop's words; a server that cannot be
+  // reached is asked again, less and less often.
+  function loadConfig(tries) {
+    api("/v1/widget").then(applyConfig).catch(function () {
+      setTimeout(function () { loadConfig(tries + 1); }, Math.min(60000, 2000 * Math.pow(2, tries)));
+    });
+  }
+
   function start() {
     document.body.appendChild(host);
-    api("/v1/widget").then(applyConfig).catch(function () {
-      applyConfig({ greeting: "亲，您好～有什么可以帮您？", quick_replies: [], handoff_message: "转人工" });
-    });
+    loadConfig(0);
     restore();
     if (data.open === "true" || read(sessionStorage, OPEN_KEY)) openPanel();
   }

@@ -121,7 +121,8 @@ def test_the_whole_story(server: Server, env: dict[str, str]) -> None:
     assert again.status_code == 409 and again.json()["error"] == "conflict"
     # The agent replies; the shopper receives it on the stream and in the history.
     shopper = EventReader(server.url + f"/v1/chat/{sid}/events")
-    r = httpx.post(server.url + f"/v1/handoffs/{hid}/messages", headers=ALICE, json={"text": "亲，非常抱歉，马上帮您催"})
+    r = httpx.post(server.url + f"/v1/handoffs/{hid}/messages", headers=ALICE,
+                   json={"text": "亲，非常抱歉，马上帮您催"})
     assert r.status_code == 200
     assert shopper.wait_for("message")["message"]["text"] == "亲，非常抱歉，马上帮您催"
     history = httpx.get(server.url + f"/v1/chat/{sid}/messages", params={"after": r.json()["id"] - 1}).json()

@@ -58,8 +58,10 @@ def test_client_address_comes_from_a_proxy_only_when_it_is_trusted(trusted: str,
 @pytest.mark.parametrize(("path", "shown"), [
     ("/v1/chat/Ab3_-x9QzLkP0aZ/messages?after=12", "/v1/chat/{session}/messages?after=12"),
     ("/v1/chat/Ab3_-x9QzLkP0aZ/events", "/v1/chat/{session}/events"),
-    ("/v1/agent/events?ticket=abc.123.sig", "/v1/agent/events?ticket=[redacted]"),
-    ("/v1/agent/events?%74oken=s3cret&status=waiting", "/v1/agent/events?token=[redacted]&status=waiting"),
+    ("/v1/agent/events?ticket=abc.123.sig", "/v1/agent/events?[redacted]"),
+    ("/v1/agent/events?%74oken=s3cret&status=waiting", "/v1/agent/events?[redacted]&status=waiting"),
+    ("/v1/handoffs?SECRET7", "/v1/handoffs?[redacted]"),  # a name alone can be the secret
+    ("/v1/handoffs?status=SECRET6&before=%53ECRET", "/v1/handoffs?status=[redacted]&before=[redacted]"),
     ("/v1/handoffs?status=resolved&limit=50&before=9", "/v1/handoffs?status=resolved&limit=50&before=9"),
     ("/v1/chat", "/v1/chat"),
 ])
@@ -109,6 +111,10 @@ def test_tickets_name_their_agent_expire_and_die_with_the_token() -> None:
     ({"agent_tokens": f"alice:{TOKEN_A}", "admin_token": TOKEN_A}, "also an agent's token"),
     ({"webhook_url": "https://hooks.example/x"}, "needs KEFU_WEBHOOK_SECRET"),
     ({"trusted_proxies": "127.0.0.1,nginx"}, "'nginx' is not an IP address"),
+    ({"agent_tokens": f"{'a' * 65}:{TOKEN_A}"}, "an agent's name is at most 64 characters"),
+    ({"rate_limit_window": 0}, "greater than or equal to 1"),
+    ({"rate_limit_ip": 0}, "greater than or equal to 1"),
+    ({"max_body_bytes": -1}, "greater than or equal to 1024"),
 ])
 def test_a_misconfiguration_is_refused_with_what_to_fix(values: dict[str, str], says: str) -> None:
     with pytest.raises(ValidationError) as info:

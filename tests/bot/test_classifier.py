@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from bot.classifier import build_pipeline, export_scorer
-from bot.model import char_wb_ngrams, word_ngrams
-from bot.segment import cut
+from bot.language.artefacts import load_pipeline
+from bot.language.model import char_wb_ngrams, word_ngrams
+from bot.language.normalize import normalize_batch
+from bot.language.pipeline import build_pipeline, export_scorer
+from bot.language.segment import cut
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,13 +26,15 @@ TEXTS = [
 
 def test_scorer_matches_the_pipeline(bot) -> None:  # type: ignore[no-untyped-def]
     model = bot.model
-    fast = model.probabilities(TEXTS)
-    slow = model.pipeline.predict_proba(TEXTS)  # the fitted scikit-learn pipeline, loaded from disk
+    pipeline = load_pipeline(model)  # the fitted scikit-learn pipeline, loaded from disk
+    normed = normalize_batch(TEXTS)  # serving normalises once, in the engine; the pipeline itself
+    fast = model.probabilities(normed)
+    slow = pipeline.predict_proba(TEXTS)
     assert fast.shape == slow.shape
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
     # One message at a time, as serving does, gives the same numbers as the batch.
-    np.testing.assert_allclose(np.vstack([model.probabilities([t]) for t in TEXTS]), slow, rtol=0, atol=1e-12)
-    assert model.labels == [str(c) for c in model.pipeline.classes_]
+    np.testing.assert_allclose(np.vstack([model.probabilities([t]) for t in normed]), slow, rtol=0, atol=1e-12)
+    assert model.labels == [str(c) for c in pipeline.classes_]
 
 
 @pytest.mark.parametrize("ngram_range", [(1, 1), (1, 2), (2, 3), (1, 3)])

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from bot.conversation import Conversations
 from bot.errors import ConflictError, NotFoundError
-from bot.store import Store
-from bot.webhook import SIGNATURE_HEADER, WebhookNotifier
+from bot.service.conversations import Conversations, export_labels
+from bot.service.store import Store
+from bot.service.webhook import SIGNATURE_HEADER, WebhookNotifier
 
 
 @pytest.fixture()
@@ -66,7 +66,7 @@ def test_resolve_returns_the_chat_to_the_bot_and_keeps_the_label(bot, store: Sto
         conv.claim(hid, "bob")
     conv.resolve(hid, "alice", "shipping.track", None)
     assert conv.chat(out.session_id, "可以开发票吗").route == "faq"
-    assert conv.export_labels() == [{"text": "我的快递单号[手机号]怎么查不到，你们是骗子吧", "faq": ["shipping.track"]}]
+    assert export_labels(store) == [{"text": "我的快递单号[手机号]怎么查不到，你们是骗子吧", "faq": ["shipping.track"]}]
     with pytest.raises(NotFoundError):
         conv.claim(999, "alice")
 
@@ -146,7 +146,7 @@ def test_webhook_carries_the_shoppers_words_only_when_the_shop_opts_in() -> None
 def _sessions(store: Store) -> int:
     from sqlalchemy import func, select
 
-    from bot.store import ChatSession
+    from bot.service.schema import ChatSession
 
     with store.tx() as s:
         return int(s.scalar(select(func.count(ChatSession.id))) or 0)

@@ -7,7 +7,7 @@ import opencc
 import pytest
 import yaml
 
-from bot import knowledge
+from bot.dialogue import knowledge
 from bot.errors import KnowledgeBaseError
 from tests.conftest import CATALOGUE, DATA
 

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.normalize import normalize
-from bot.segment import cut
+from bot.language.normalize import normalize
+from bot.language.segment import cut
+
 
 # fmt: off
 @pytest.mark.parametrize("raw, expected", [

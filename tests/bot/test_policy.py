@@ -1,33 +1,34 @@
 from __future__ import annotations
 
-from bot.policy import Reason, Thresholds, decide
-from bot.results import IntentPrediction as P
+from bot.dialogue.policy import Evidence, Reason, SessionState, Thresholds, decide, thresholds_for
+from bot.dialogue.policy import one_ranking as decide_one
+from bot.language.model import IntentPrediction as P
 
 TH = Thresholds(answer=0.55, margin=0.15, suggest=0.6, human=0.35)
 
 
 def test_confident_faq_entry_is_answered() -> None:
-    d = decide([P("shipping.when", 0.9), P("shipping.eta", 0.05), P("human.other", 0.05)], TH)
+    d = decide_one([P("shipping.when", 0.9), P("shipping.eta", 0.05), P("human.other", 0.05)], TH)
     assert (d.action, d.intent, d.route) == ("answer", "shipping.when", "faq")
 
 
 def test_rule_beats_a_confident_classifier() -> None:
-    d = decide([P("returns.refund", 0.95), P("human.complaint", 0.05)], TH, rule=Reason.COMPLAINT)
+    d = decide_one([P("returns.refund", 0.95), P("human.complaint", 0.05)], TH, rule=Reason.COMPLAINT)
     assert (d.action, d.intent, d.reason) == ("handoff", "human.complaint", Reason.COMPLAINT)
 
 
 def test_human_entry_on_top_hands_off_with_its_reason() -> None:
-    d = decide([P("human.problem", 0.5), P("returns.how", 0.4), P("size.fit", 0.1)], TH)
+    d = decide_one([P("human.problem", 0.5), P("returns.how", 0.4), P("size.fit", 0.1)], TH)
     assert (d.route, d.intent, d.reason) == ("human", "human.problem", Reason.PROBLEM)
 
 
 def test_human_mass_hands_off_even_when_a_faq_entry_leads() -> None:
-    d = decide([P("size.chart", 0.4), P("human.other", 0.2), P("human.problem", 0.2), P("size.fit", 0.2)], TH)
+    d = decide_one([P("size.chart", 0.4), P("human.other", 0.2), P("human.problem", 0.2), P("size.fit", 0.2)], TH)
     assert (d.route, d.intent, d.reason) == ("human", "human.other", Reason.OUT_OF_SCOPE)
 
 
 def test_close_runner_up_gives_suggestions_not_an_answer() -> None:
-    d = decide([P("returns.fee", 0.45), P("returns.how", 0.40), P("human.other", 0.1), P("size.fit", 0.05)], TH)
+    d = decide_one([P("returns.fee", 0.45), P("returns.how", 0.40), P("human.other", 0.1), P("size.fit", 0.05)], TH)
     assert d.action == "suggest"
     assert [s.intent for s in d.suggestions[:2]] == ["returns.fee", "returns.how"]
 
@@ -35,30 +36,85 @@ def test_close_runner_up_gives_suggestions_not_an_answer() -> None:
 def test_low_confidence_clarifies_once_then_hands_off() -> None:
     ranking = [P("size.fit", 0.18), P("size.chart", 0.15), P("shipping.eta", 0.12), P("human.other", 0.1),
                P("payment.cod", 0.1), P("returns.fee", 0.1), P("payment.invoice", 0.1), P("size.stock", 0.15)]
-    first = decide(ranking, TH, fallbacks=0)
-    second = decide(ranking, TH, fallbacks=1)
+    first = decide_one(ranking, TH, fallbacks=0)
+    second = decide_one(ranking, TH, fallbacks=1)
     assert (first.action, first.reason) == ("clarify", Reason.LOW_CONFIDENCE)
     assert (second.action, second.reason) == ("handoff", Reason.REPEATED_FALLBACK)
 
 
 def test_a_weak_human_entry_on_top_does_not_hand_off_alone() -> None:
     # Human entries together stay under the threshold: the FAQ side is offered, not a person.
-    d = decide([P("human.complaint", 0.25), P("payment.discount", 0.24), P("payment.invoice", 0.23),
+    d = decide_one([P("human.complaint", 0.25), P("payment.discount", 0.24), P("payment.invoice", 0.23),
                 P("payment.methods", 0.2), P("size.fit", 0.08)], TH)
     assert d.action == "suggest" and d.route == "faq"
     assert [s.intent for s in d.suggestions] == ["payment.discount", "payment.invoice", "payment.methods"]
 
 
 def test_likely_human_message_is_never_answered_even_if_an_faq_entry_looks_sure() -> None:
-    d = decide([P("shipping.track", 0.6), P("human.complaint", 0.38), P("size.fit", 0.02)],
+    d = decide_one([P("shipping.track", 0.6), P("human.complaint", 0.38), P("size.fit", 0.02)],
                Thresholds(answer=0.5, margin=0.1, suggest=0.6, human=0.35))
     assert (d.action, d.reason) == ("handoff", Reason.COMPLAINT)
 
 
 def test_clear_small_talk_is_answered_below_the_faq_threshold() -> None:
     th = Thresholds(answer=0.85, margin=0.1, suggest=0.6, human=0.5)
-    d = decide([P("smalltalk.thanks", 0.7), P("size.fit", 0.1), P("human.other", 0.2)], th)
+    d = decide_one([P("smalltalk.thanks", 0.7), P("size.fit", 0.1), P("human.other", 0.2)], th)
     assert (d.action, d.intent) == ("answer", "smalltalk.thanks")
     # An FAQ entry as sure gets quick replies instead: a wrong answer there misleads.
-    d = decide([P("size.fit", 0.7), P("size.chart", 0.1), P("human.other", 0.2)], th)
+    d = decide_one([P("size.fit", 0.7), P("size.chart", 0.1), P("human.other", 0.2)], th)
     assert d.action == "suggest"
+
+
+# -- the whole decision over the evidence about a message, and the state it leaves ------------------
+SURE = [P("shipping.when", 0.9), P("shipping.eta", 0.05), P("human.other", 0.05)]
+UNSURE = [P("size.fit", 0.18), P("size.chart", 0.15), P("shipping.eta", 0.12), P("human.other", 0.1),
+          P("payment.cod", 0.1), P("returns.fee", 0.1), P("payment.invoice", 0.1), P("size.stock", 0.15)]
+
+
+def test_an_answer_resets_the_fallbacks_and_remembers_the_entry() -> None:
+    d, after = decide(Evidence("什么时候发货", SURE, state=SessionState(fallbacks=1, last_intent="size.fit")), TH)
+    assert (d.action, d.intents, after) == ("answer", ["shipping.when"], SessionState(0, "shipping.when"))
+
+
+def test_a_second_fallback_in_a_row_hands_off_and_the_count_is_the_policys() -> None:
+    first, after = decide(Evidence("嗯", UNSURE), TH)
+    assert (first.action, after.fallbacks) == ("clarify", 1)
+    second, after = decide(Evidence("嗯", UNSURE, state=after), TH)
+    assert (second.action, second.reason, after.fallbacks) == ("handoff", Reason.REPEATED_FALLBACK, 0)
+
+
+def test_nothing_to_classify_asks_then_hands_off() -> None:
+    d, after = decide(Evidence("", []), TH)
+    assert (d.action, after.fallbacks) == ("clarify", 1)
+    d, _ = decide(Evidence("", [], state=after), TH)
+    assert (d.action, d.reason) == ("handoff", Reason.REPEATED_FALLBACK)
+
+
+def test_a_lone_message_that_would_be_clarified_is_a_low_confidence_handoff() -> None:
+    d, _ = decide(Evidence("嗯", UNSURE, lone=True), TH)
+    assert (d.action, d.intent, d.reason) == ("handoff", "human.other", Reason.LOW_CONFIDENCE)
+    assert d.ranking == UNSURE
+
+
+def test_an_unclear_follow_up_is_read_with_the_topic_it_continues() -> None:
+    d, _ = decide(Evidence("那退货呢", UNSURE, context=[P("returns.how", 0.9), P("size.fit", 0.05)]), TH)
+    assert (d.action, d.intent, d.ranking[0].intent) == ("answer", "returns.how", "returns.how")
+    # ...but a rule beats the context.
+    d, _ = decide(Evidence("那退货呢", UNSURE, rule=Reason.COMPLAINT, context=[P("returns.how", 0.9)]), TH)
+    assert d.action == "handoff"
+
+
+def test_each_clear_question_of_a_message_is_answered() -> None:
+    clauses = [[P("shipping.when", 0.9), P("size.fit", 0.1)], [P("shipping.fee", 0.8), P("size.fit", 0.2)],
+               [P("smalltalk.thanks", 0.9), P("size.fit", 0.1)]]
+    d, _ = decide(Evidence("什么时候发货？包邮吗？谢谢", SURE, clauses=clauses), TH)
+    assert d.intents == ["shipping.when", "shipping.fee"]  # the whole's entry once, small talk left out
+    d, _ = decide(Evidence("发货？包邮？", UNSURE, clauses=clauses[:2]), TH)  # the whole unclear, its parts not
+    assert (d.action, d.intents) == ("answer", ["shipping.when", "shipping.fee"])
+
+
+def test_thresholds_are_resolved_in_one_place() -> None:
+    trained = {"answer": 0.6, "margin": 0.05, "suggest": 0.8, "human": 0.4, "unknown": 1}
+    assert thresholds_for(trained) == Thresholds(answer=0.6, margin=0.05, suggest=0.8, human=0.4)
+    assert thresholds_for(trained, {"answer": 0.9, "human": None}) == Thresholds(0.9, 0.05, 0.8, 0.4)
+    assert thresholds_for(None) == Thresholds()

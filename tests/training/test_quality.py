@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import knowledge
-from bot.normalize import normalize
+from bot.dialogue import knowledge
+from bot.language.normalize import normalize
 from tests.conftest import DATA, HELDOUT, HELDOUT_SETS
 from training.evaluate import evaluate, read_jsonl
 

@@ -13,8 +13,11 @@ import numpy as np
 import pytest
 
 from bot.errors import IncompatibleModelError, ModelNotFoundError
-from bot.model import CURRENT_FILE, current_version_dir, load_model
+from bot.language import segment
+from bot.language.artefacts import CURRENT_FILE, load_model, load_pipeline, version_dir
+from bot.loader import load_bot
 from tests.conftest import CATALOGUE, DATA, HELDOUT, ROOT
+from training.cli import PREDICT_FIELDS
 from training.train import train
 
 KEFU = [sys.executable, "-m", "training"]
@@ -27,7 +30,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def test_artefact_has_metadata_and_metrics(models_dir: Path) -> None:
-    version = current_version_dir(models_dir)
+    version = version_dir(models_dir)
     meta = json.loads((version / "metadata.json").read_text(encoding="utf-8"))
     assert meta["model_version"] == version.name
     assert set(CATALOGUE) <= set(meta["labels"])
@@ -43,7 +46,7 @@ def test_training_is_deterministic_for_a_seed(tmp_path: Path) -> None:
     a = train(DATA, tmp_path / "a", seed=7, embedder="none", folds=3, progress=False, echo=lambda m: None)
     b = train(DATA, tmp_path / "b", seed=7, embedder="none", folds=3, progress=False, echo=lambda m: None)
     texts = ["什么时候发货", "运费险怎么赔", "衣服破了个洞"]
-    pa, pb = load_model(a).probabilities(texts), load_model(b).probabilities(texts)
+    pa, pb = load_model(a).probabilities(texts), load_model(b).probabilities(texts)  # texts already normal
     assert np.array_equal(pa, pb)
     ma, mb = (json.loads((d / "metadata.json").read_text())["metrics"] for d in (a, b))
     assert ma == mb
@@ -51,13 +54,13 @@ def test_training_is_deterministic_for_a_seed(tmp_path: Path) -> None:
 
 def test_tampered_artefacts_are_refused(models_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "m"
-    shutil.copytree(current_version_dir(models_dir), copy)
+    shutil.copytree(version_dir(models_dir), copy)
     with open(copy / "pipeline.joblib", "ab") as fh:
         fh.write(b"\0")
     model = load_model(copy)  # the server loads only scorer.joblib...
     assert model.rank("什么时候发货")[0].intent == "shipping.when"
     with pytest.raises(IncompatibleModelError, match="checksum"):
-        _ = model.pipeline  # ...tools that need the pipeline get the same refusal
+        load_pipeline(model)  # ...tools that need the pipeline get the same refusal
     with open(copy / "scorer.joblib", "ab") as fh:
         fh.write(b"\0")
     with pytest.raises(IncompatibleModelError, match="checksum"):
@@ -66,12 +69,12 @@ def test_tampered_artefacts_are_refused(models_dir: Path, tmp_path: Path) -> Non
 
 def test_model_refuses_another_embedder(models_dir: Path) -> None:
     with pytest.raises(IncompatibleModelError, match="embedder"):
-        load_model(current_version_dir(models_dir), embedder="none")
+        load_model(version_dir(models_dir), embedder="none")
 
 
 def test_missing_model_says_to_train(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError, match="kefu train"):
-        current_version_dir(tmp_path)
+        version_dir(tmp_path)
 
 
 def test_cli_predict_writes_one_line_per_input_in_order(models_dir: Path) -> None:
@@ -81,13 +84,14 @@ def test_cli_predict_writes_one_line_per_input_in_order(models_dir: Path) -> Non
                          env=_env(KEFU_MODELS_DIR=str(models_dir)), timeout=300, check=True)
     rows = [json.loads(x) for x in out.stdout.splitlines()]
     assert len(rows) == len(lines)
-    assert rows[0]["route"] == "faq" and rows[0]["intent"] == "shipping.when" and "亲" in rows[0]["answer"]
+    assert rows[0]["route"] == "faq" and rows[0]["intent"] == "shipping.when" and "亲" in rows[0]["reply"]
     assert (rows[1]["route"], rows[1]["intent"], rows[1]["reason"]) == ("human", "human.complaint", "complaint")
-    assert (rows[2]["intent"], rows[2]["reason"], rows[2]["answer"]) == ("human.problem", "problem", None)
+    assert (rows[2]["intent"], rows[2]["reason"], rows[2]["action"]) == ("human.problem", "problem", "handoff")
     assert (rows[3]["intent"], rows[3]["reason"]) == ("human.request", "requested")
     assert "error" in rows[4]
     assert rows[5]["intent"] == "smalltalk.thanks"
-    assert set(rows[0]) == {"text", "route", "intent", "confidence", "answer", "reason"}
+    assert set(rows[0]) == {"text", *PREDICT_FIELDS}  # the reply's own names, as the API has them
+    assert rows[0]["ranking"][0] == {"intent": "shipping.when", "confidence": rows[0]["confidence"]}
 
 
 def test_cli_predict_trains_a_model_when_there_is_none(tmp_path: Path) -> None:
@@ -110,3 +114,35 @@ def test_cli_eval_of_a_missing_file_fails_with_one_line(models_dir: Path, tmp_pa
     out = subprocess.run(KEFU + ["eval", str(tmp_path / "nope.jsonl")], capture_output=True, text=True, cwd=ROOT,
                          env=_env(KEFU_MODELS_DIR=str(models_dir)), timeout=300)
     assert out.returncode == 1 and out.stderr.startswith("error:")
+
+
+WORD = "璃纹绒"  # a fabric only this shop sells: jieba alone cuts it into pieces
+
+
+def test_the_user_dictionary_travels_with_the_model(tmp_path: Path) -> None:
+    """`kefu train --data DIR` segments with DIR's dictionary and the model carries it; a server on DIR
+    segments the same way; a server whose data folder has another dictionary is refused."""
+    data, models = tmp_path / "data", tmp_path / "models"
+    shutil.copytree(DATA, data)
+    (data / "userdict.txt").write_text((DATA / "userdict.txt").read_text(encoding="utf-8") + f"\n{WORD} 50 n\n",
+                                       encoding="utf-8")
+    (data / "fabric.yml").write_text(f"- intent: size.fit\n  examples: |\n    - {WORD}的会缩水吗\n    - {WORD}掉毛吗\n",
+                                     encoding="utf-8")
+    segment.configure(DATA / "userdict.txt")  # whatever this process segmented with before
+    subprocess.run(KEFU + ["train", "--data", str(data), "--out", str(models), "--embedder", "none"], cwd=ROOT,
+                   env=_env(KEFU_HELDOUT_FILE=""), capture_output=True, text=True, timeout=900, check=True)
+    folder = version_dir(models)
+    assert (folder / "userdict.txt").read_bytes() == (data / "userdict.txt").read_bytes()
+    words = load_model(folder).scorer.blocks[0]["vocabulary"]
+    assert WORD in words and "璃纹" not in words and "璃" not in words  # training saw the shop's word whole
+    segment.configure(DATA / "userdict.txt")
+    bot = load_bot(data, models, embedder="none")
+    assert WORD in segment.cut(f"{WORD}的会缩水吗")  # ...and so does serving
+    assert bot.reply(f"{WORD}的衣服会缩水吗").intent == "size.fit"
+
+    (data / "userdict.txt").write_text(f"{WORD} 50 n\n", encoding="utf-8")  # the shop edits its dictionary
+    with pytest.raises(IncompatibleModelError, match="another user dictionary"):
+        load_bot(data, models, embedder="none")
+    out = subprocess.run(KEFU + ["serve", "--port", "1"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env=_env(KEFU_DATA_DIR=str(data), KEFU_MODELS_DIR=str(models), KEFU_EMBEDDER="none"))
+    assert out.returncode == 1 and "another user dictionary" in out.stderr and "kefu train --data" in out.stderr

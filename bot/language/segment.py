@@ -14,20 +14,31 @@ from pathlib import Path
 
 import jieba
 
-_DEFAULT_USERDICT = Path(__file__).resolve().parent.parent / "data" / "faq" / "userdict.txt"
+USERDICT_FILE = "userdict.txt"  # in a data folder (and, copied, in a model folder)
+# Until configured (by training or the loader): the repository's own data folder.
+_DEFAULT_USERDICT = Path(__file__).resolve().parents[2] / "data" / "faq" / USERDICT_FILE
 _lock = threading.Lock()
 _tokenizer: jieba.Tokenizer | None = None
 _userdict: Path | None = None
+
+WARM_UP_SAMPLE = "预热一下分词器"
 
 jieba.setLogLevel(logging.WARNING)
 
 
 def configure(userdict: Path | None) -> None:
-    """Choose the user dictionary; takes effect before the first `cut`."""
+    """Choose the user dictionary (a path that does not exist: none); `cut` uses it from now on.
+    The same words from another file (a model's copy of the data folder's) keep the tokenizer."""
     global _userdict, _tokenizer
     with _lock:
-        if userdict != _userdict:
-            _userdict, _tokenizer = userdict, None
+        if _content(userdict) != _content(_userdict):
+            _tokenizer = None
+        _userdict = userdict
+
+
+def _content(path: Path | None) -> bytes | None:
+    path = path or _DEFAULT_USERDICT
+    return path.read_bytes() if path.is_file() else None
 
 
 def _get() -> jieba.Tokenizer:
@@ -63,9 +74,14 @@ def _read_cache(tok: jieba.Tokenizer) -> None:
         tok.FREQ, tok.total, tok.initialized = freq, total, True
 
 
+def userdict() -> Path:
+    """The user dictionary `cut` segments with."""
+    return _userdict or _DEFAULT_USERDICT
+
+
 def warm() -> None:
     """Load the dictionaries now, not on the first shopper's message."""
-    cut("预热一下分词器")
+    cut(WARM_UP_SAMPLE)
 
 
 def cut(text: str) -> list[str]:

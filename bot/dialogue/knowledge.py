@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from bot.dialogue import voice
 from bot.errors import KnowledgeBaseError
 
 SHOP_FILE = "shop.yml"
@@ -112,27 +113,30 @@ def render(template: str, shop: ShopConfig, **extra: str) -> str:
     try:
         return string.Formatter().vformat(template, (), values).strip()
     except (KeyError, AttributeError, IndexError, ValueError) as exc:
-        raise KnowledgeBaseError(f"answer placeholder {exc} is not in shop.yml: {template[:40]}")
+        raise KnowledgeBaseError(f"answer placeholder {exc} is not in shop.yml: {template[:40]}") from None
 
 
-def _computed(shop: Mapping[str, Any]) -> dict[str, str]:
-    ship = shop.get("shipping", {}) or {}
-    pay = shop.get("payment", {}) or {}
-    sizes = shop.get("sizes", {}) or {}
+def _computed(data: Mapping[str, Any]) -> dict[str, str]:
+    """Texts answers use that are built from lists in shop.yml, in the shop's voice (voice.formats)."""
+    shop = ShopConfig(data)
+    ship = data.get("shipping", {}) or {}
+    pay = data.get("payment", {}) or {}
+    sizes = data.get("sizes", {}) or {}
     couriers = ship.get("couriers", {}) or {}
-    extra = [f"{c}加{fee}元" for c, fee in couriers.items() if fee]
+    extra = [voice.fmt(shop, "courier_surcharge", courier=c, fee=fee) for c, fee in couriers.items() if fee]
     free = [c for c, fee in couriers.items() if not fee]
     chart_lines = [
-        f"{row['size']}码：身高{row['height'][0]}-{row['height'][1]}cm，体重{row['weight'][0]}-"
-        f"{row['weight'][1]}斤，胸围{row['chest']}cm，衣长{row['length']}cm"
+        voice.fmt(shop, "size_chart_row", size=row["size"], height_min=row["height"][0], height_max=row["height"][1],
+                  weight_min=row["weight"][0], weight_max=row["weight"][1], chest=row["chest"], length=row["length"])
         for row in sizes.get("chart", []) or []
     ]
     return {
-        "couriers_text": "、".join(extra) + (f"（{'、'.join(free)}不加钱）" if free else ""),
-        "remote_regions_text": "、".join(ship.get("remote_regions", []) or []),
-        "hmt_regions_text": "、".join(ship.get("hmt_regions", []) or []),
-        "local_regions_text": "、".join(ship.get("local_regions", []) or []),
-        "payment_methods_text": "、".join(pay.get("methods", []) or []),
+        "couriers_text": voice.join(shop, extra) + (voice.fmt(shop, "couriers_free", couriers=voice.join(shop, free))
+                                                    if free else ""),
+        "remote_regions_text": voice.join(shop, ship.get("remote_regions", []) or []),
+        "hmt_regions_text": voice.join(shop, ship.get("hmt_regions", []) or []),
+        "local_regions_text": voice.join(shop, ship.get("local_regions", []) or []),
+        "payment_methods_text": voice.join(shop, pay.get("methods", []) or []),
         "size_chart_text": "\n".join(chart_lines),
     }
 

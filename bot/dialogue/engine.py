@@ -1,0 +1,103 @@
+"""The engine: gather the evidence about a message, let the policy decide, say it in the shop's voice.
+
+normalise (once) -> rules -> rank the message, its questions and, for a follow-up, the message
+read with the previous one (one batch) -> policy.decide -> the answer, quick replies, a request to
+rephrase or a handoff. `Bot.reply` takes the session's state so that follow-ups ("那退货呢") and
+repeated fallbacks are seen; `Bot.predict` is a message on its own (the CLI's predict and eval).
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.dialogue import rules
+from bot.dialogue.answers import personalised
+from bot.dialogue.knowledge import KnowledgeBase
+from bot.dialogue.policy import Decision, Evidence, SessionState, Thresholds, decide
+from bot.dialogue.results import Reply
+from bot.dialogue.voice import say
+from bot.language.model import IntentPrediction, Model
+from bot.language.normalize import check_text, normalize
+
+MAX_CHARS = 1000
+TOP_K = 5
+MAX_CLAUSES = 4
+# Clause boundaries for several questions in one message.
+_CLAUSES = re.compile(r"[?？!！。;；\n]+|[,，]\s*(?=还有|另外|顺便|再问|然后|那)|\s+(?=还有|另外|顺便)")
+# A short message that leans on the previous turn: 那退货呢, 运费呢, 顺丰呢?
+_ELLIPTICAL = re.compile(r"^(那|那么|还有|然后|再问下?)?.{1,8}(呢|咧|嘞)[?!.]?$|^(那|那么).{1,10}$")
+
+
+def check_message(text: object) -> str:
+    """Validate a raw message; InvalidInputError explains what is wrong."""
+    return check_text(text, what="message", max_chars=MAX_CHARS)
+
+
+class Bot:
+    """A knowledge base, a model and thresholds: everything needed to answer one message."""
+
+    def __init__(self, kb: KnowledgeBase, model: Model, thresholds: Thresholds) -> None:
+        self.kb = kb
+        self.model = model
+        self.thresholds = thresholds
+        self._titles = {i: e.title or i for i, e in kb.entries.items()}
+
+    def rank(self, text: str) -> list[IntentPrediction]:
+        """The model's ranking of a raw message."""
+        return self.model.rank(normalize(text), TOP_K)
+
+    def turn(self, text: str, state: SessionState) -> tuple[Reply, SessionState]:
+        """Answer one message of a conversation; the session's state after it."""
+        d, after, norm = self.decide(text, state)
+        return self._render(d, norm), after
+
+    def reply(self, text: str, state: SessionState | None = None) -> Reply:
+        """Answer one message in a conversation (its state decides follow-ups and fallbacks)."""
+        return self.turn(text, state or SessionState())[0]
+
+    def predict(self, text: str) -> Reply:
+        """One message on its own: a fallback the bot would clarify counts as low confidence."""
+        d, _, norm = self.decide(text, SessionState(), lone=True)
+        return self._render(d, norm)
+
+    def decide(self, text: str, state: SessionState, lone: bool = False) -> tuple[Decision, SessionState, str]:
+        """The policy's decision, the session's next state, and the normalised text."""
+        check_message(text)
+        norm = normalize(text)
+        if not norm:  # only emoji or symbols: nothing to classify
+            return (*decide(Evidence(norm, [], state=state, lone=lone), self.thresholds), norm)
+        hit = rules.match(norm)
+        clauses = self._clauses(norm)
+        follow_up = hit is None and state.last_text is not None and _ELLIPTICAL.match(norm) is not None
+        texts = [norm, *clauses] + ([normalize(f"{state.last_text}，{text}")] if follow_up else [])
+        ranking, *rest = self.model.rank_many(texts, TOP_K)
+        context = rest.pop() if follow_up else None
+        evidence = Evidence(norm, ranking, clauses=rest, rule=hit[0] if hit else None, context=context,
+                            state=state, lone=lone)
+        return (*decide(evidence, self.thresholds), norm)
+
+    @staticmethod
+    def _clauses(norm: str) -> list[str]:
+        """The questions of a message that asks several (none for a single question)."""
+        clauses = [c.strip() for c in _CLAUSES.split(norm) if c and len(c.strip()) >= 2][:MAX_CLAUSES]
+        return clauses if len(clauses) >= 2 else []
+
+    def answer_text(self, intent: str, norm: str) -> str:
+        return personalised(self.kb, intent, norm) or self.kb.answer(intent)
+
+    def _render(self, d: Decision, norm: str) -> Reply:
+        reason = d.reason.value if d.reason else None
+        if d.action == "handoff":
+            text = self.kb.answer(str(d.intent)) if d.intent in self.kb.entries else say(self.kb.shop, "clarify")
+            return Reply("human", "handoff", d.intent, d.confidence, text, reason, ranking=d.ranking,
+                         intents=[str(d.intent)])
+        if d.action == "answer":
+            text = "\n".join(self.answer_text(i, norm) for i in d.intents)
+            return Reply("faq", "answer", d.intent, d.confidence, text, ranking=d.ranking, intents=list(d.intents))
+        if d.action == "suggest":
+            chips = [{"intent": p.intent, "title": self._titles.get(p.intent, p.intent)} for p in d.suggestions]
+            return Reply("faq", "suggest", d.intent, d.confidence, say(self.kb.shop, "suggest"), suggestions=chips,
+                         ranking=d.ranking)
+        return Reply("faq", "clarify", d.intent, d.confidence, say(self.kb.shop, "clarify"), reason,
+                     ranking=d.ranking)
+

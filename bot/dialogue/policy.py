@@ -1,0 +1,194 @@
+"""The routing decision: one pure function from the evidence about a message to what the bot does.
+
+`decide(evidence, thresholds)` returns the decision and the session's next state. The evidence is
+everything the engine gathered: the message's ranking, the rankings of its questions when it asks
+several, the rule that fired, the ranking of the message read with the previous one when it
+leans on it, and the session's state. Bands (thresholds come from training's risk-coverage curve,
+or config):
+- answer: the best FAQ entry is sure enough and clear of the runner-up;
+- suggest: unsure, but a few FAQ entries together are likely: offer them as quick replies;
+- clarify: ask once to rephrase; the next fallback in a row hands off (`repeated_fallback`); for a
+  lone message (`kefu predict`, `kefu eval`), which has no next turn, a clarification is a handoff;
+- handoff: a rule fired, or the human.* entries together are likely.
+
+The human mass is checked before answering: a message that is likely a person's job never
+gets an FAQ answer, however sure the best FAQ entry looks on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from typing import Any
+
+from bot.language.model import IntentPrediction
+
+log = logging.getLogger(__name__)
+
+
+class Reason(StrEnum):
+    """Why a conversation goes to a person."""
+
+    REQUESTED = "requested"
+    COMPLAINT = "complaint"
+    PROBLEM = "problem"
+    LOW_CONFIDENCE = "low_confidence"
+    REPEATED_FALLBACK = "repeated_fallback"
+    OUT_OF_SCOPE = "out_of_scope"
+
+
+REASON_INTENT = {
+    Reason.REQUESTED: "human.request",
+    Reason.COMPLAINT: "human.complaint",
+    Reason.PROBLEM: "human.problem",
+    Reason.OUT_OF_SCOPE: "human.other",
+    Reason.LOW_CONFIDENCE: "human.other",
+    Reason.REPEATED_FALLBACK: "human.other",
+}
+INTENT_REASON = {
+    "human.request": Reason.REQUESTED,
+    "human.complaint": Reason.COMPLAINT,
+    "human.problem": Reason.PROBLEM,
+    "human.other": Reason.OUT_OF_SCOPE,
+}
+# Small talk costs nothing when wrong, and quick replies titled 谢谢 would be silly: a clear
+# favourite is answered at this probability, below the FAQ threshold.
+SMALLTALK_ANSWER = 0.5
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds; training stores tuned values in the model metadata."""
+
+    # Answer only when the best FAQ entry has at least this probability...
+    answer: float = 0.7
+    # ...and leads the runner-up by at least this margin (top-2 margin rule).
+    margin: float = 0.1
+    # Offer quick replies when the top FAQ entries together reach this probability.
+    suggest: float = 0.7
+    # Hand off when the human.* entries together reach this probability.
+    human: float = 0.5
+    # How many entries a suggestion offers.
+    suggest_k: int = 3
+
+
+def thresholds_for(trained: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None) -> Thresholds:
+    """The thresholds in service, resolved in this one place: the defaults above, then those training
+    chose (the model's metadata), then the operator's overrides (settings `KEFU_POLICY__*`; None keeps)."""
+    known = {f.name for f in fields(Thresholds)}
+    th = replace(Thresholds(), **{k: v for k, v in (trained or {}).items() if k in known})
+    return replace(th, **{k: v for k, v in (overrides or {}).items() if k in known and v is not None})
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """What the policy needs to know about the conversation so far."""
+
+    fallbacks: int = 0  # consecutive clarify/suggest turns
+    last_intent: str | None = None  # the last entry answered
+    last_text: str | None = None  # the shopper's previous message
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the engine knows about one message when the policy decides."""
+
+    text: str  # normalised; empty when the message had nothing to classify (only emoji or symbols)
+    ranking: list[IntentPrediction]
+    clauses: list[list[IntentPrediction]] = field(default_factory=list)  # one per question when it asks several
+    rule: Reason | None = None  # a rule that never fails fired
+    context: list[IntentPrediction] | None = None  # the message read with the previous one (a follow-up)
+    state: SessionState = SessionState()
+    lone: bool = False  # a message on its own, with no conversation to continue
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy's verdict for one message."""
+
+    action: str  # answer | suggest | clarify | handoff
+    intent: str | None
+    confidence: float
+    reason: Reason | None = None
+    suggestions: list[IntentPrediction] = field(default_factory=list)
+    intents: list[str] = field(default_factory=list)  # every entry answered (a message of several questions)
+    ranking: list[IntentPrediction] = field(default_factory=list)  # the ranking the decision rests on
+
+    @property
+    def route(self) -> str:
+        return "human" if self.action == "handoff" else "faq"
+
+
+def decide(ev: Evidence, th: Thresholds) -> tuple[Decision, SessionState]:
+    """What to do with the message, and the session's state after it."""
+    d = _decide(ev, th)
+    if ev.lone and d.action == "clarify":  # no next turn to clarify in
+        d = replace(d, action="handoff", intent=REASON_INTENT[Reason.LOW_CONFIDENCE], reason=Reason.LOW_CONFIDENCE)
+    fallbacks = ev.state.fallbacks + 1 if d.action in ("clarify", "suggest") else 0
+    last_intent = d.intent if d.action == "answer" else ev.state.last_intent
+    return d, SessionState(fallbacks=fallbacks, last_intent=last_intent)
+
+
+def _decide(ev: Evidence, th: Thresholds) -> Decision:
+    fallbacks = ev.state.fallbacks
+    if not ev.text:  # nothing to classify: ask, or hand off the second time
+        if fallbacks:
+            return Decision("handoff", "human.other", 0.0, Reason.REPEATED_FALLBACK)
+        return Decision("clarify", None, 0.0, Reason.LOW_CONFIDENCE)
+    d = one_ranking(ev.ranking, th, rule=ev.rule, fallbacks=fallbacks)
+    if d.action != "answer" and ev.rule is None and ev.context is not None:
+        with_context = one_ranking(ev.context, th, fallbacks=fallbacks)
+        if with_context.action == "answer":  # the follow-up is clear with the topic it continues
+            d = with_context
+    if d.action == "handoff":
+        return d
+    extra = _other_questions(ev.clauses, th, d.intent if d.action == "answer" else None)
+    if extra and d.action != "answer":  # the whole is unclear but its parts are not
+        d, extra = Decision("answer", extra[0].intent, extra[0].confidence, ranking=d.ranking), extra[1:]
+    if d.action == "answer":
+        d = replace(d, intents=[str(d.intent)] + [p.intent for p in extra])
+    return d
+
+
+def one_ranking(ranking: list[IntentPrediction], th: Thresholds, *, rule: Reason | None = None,
+                fallbacks: int = 0) -> Decision:
+    """The decision for one ranking alone."""
+    top = ranking[0]
+    if rule is not None:
+        return Decision("handoff", REASON_INTENT[rule], top.confidence, rule, ranking=ranking)
+    human = [p for p in ranking if p.intent.startswith("human.")]
+    faq = [p for p in ranking if not p.intent.startswith("human.")]
+    p_human = sum(p.confidence for p in human)
+    if human and p_human >= th.human:
+        best = human[0]
+        log.info("handoff: human mass %.2f, best %s %.2f", p_human, best.intent, best.confidence)
+        return Decision("handoff", best.intent, p_human, INTENT_REASON.get(best.intent, Reason.OUT_OF_SCOPE),
+                        ranking=ranking)
+    best, second = faq[0], faq[1] if len(faq) > 1 else IntentPrediction("", 0.0)
+    clear = best.confidence - second.confidence >= th.margin
+    if clear and (best.confidence >= th.answer
+                  or (best.intent.startswith("smalltalk.") and best.confidence >= SMALLTALK_ANSWER)):
+        return Decision("answer", best.intent, best.confidence, ranking=ranking)
+    options = faq[: th.suggest_k]
+    if fallbacks == 0 and sum(p.confidence for p in options) >= th.suggest:
+        log.info("suggest: %s", [(p.intent, round(p.confidence, 2)) for p in options])
+        return Decision("suggest", best.intent, best.confidence, suggestions=options, ranking=ranking)
+    if fallbacks >= 1:
+        return Decision("handoff", "human.other", best.confidence, Reason.REPEATED_FALLBACK, ranking=ranking)
+    log.info("clarify: best %s %.2f below %.2f", best.intent, best.confidence, th.answer)
+    return Decision("clarify", best.intent, best.confidence, Reason.LOW_CONFIDENCE, ranking=ranking)
+
+
+def _other_questions(rankings: list[list[IntentPrediction]], th: Thresholds,
+                     answered: str | None) -> list[IntentPrediction]:
+    """Confident FAQ entries of the message's questions, in order, without repeats or small talk."""
+    found: list[IntentPrediction] = []
+    seen = {answered}
+    for ranking in rankings:
+        d = one_ranking(ranking, th)
+        if d.action == "answer" and d.intent not in seen and not str(d.intent).startswith("smalltalk."):
+            seen.add(d.intent)
+            found.append(IntentPrediction(str(d.intent), d.confidence))
+    return found
