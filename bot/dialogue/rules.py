@@ -62,11 +62,44 @@ def _hypothetical(text: str, found: re.Match[str]) -> bool:
     return bool(_IF_BEFORE.search(text[: found.start()]) or _IF_AFTER.search(text[found.end():]))
 
 
-def match(text: str) -> tuple[Reason, str] | None:
-    """The first rule that matches normalised text, with the matched words, or None."""
+# "I do not want a person, I only ask when it ships": a negation or a concession right before a
+# trigger word (不用转人工, 不是要投诉, 不会给差评, 倒不至于坏了, 没有质量问题, 别担心不会投诉) takes it
+# back; the message then goes to the classifier like any other. A-not-A questions (是不是骗子, 会不会
+# 坏, 有没有质量问题) are questions, not negations; a negation of something else (我没办法了) is far
+# from the trigger. The words between may only be light ones (要 想 给 找 说 你们 的...).
+_NEGATION = re.compile(
+    r"(?:(?<![是])不是|(?<![要])不要|(?<![用])不用|不需要?|无需|不必|用不着|(?<![会])不会|不想|不打算|不找|别|并不|并没有?"
+    r"|(?<![有])没有?|没要|没想|倒不至于|不至于|也不是|(?<![是要用会想])不)"
+    r"(?:要|想|打算|去|给|找|跟|说|用|再|需要|你们|你|我|了|是|在|的意思|人|个|打|有|啥|怀疑){0,4}\s*$")
+
+
+# Only what the shopper would do can be taken back: asking for a person, complaining, reporting,
+# a bad review, a problem they have. "别忽悠我" / "不要敷衍" say what the shop does: complaints still.
+_OWN_COMPLAINT = re.compile(r"投诉|举报|差评|一星|12315|12345|315|消协|消费者协会|工商局|市场监管|维权|曝光"
+                            r"|起诉|律师|报警|法院|介入|拉黑|再也不")
+
+
+def _taken_back(text: str, found: re.Match[str], reason: Reason) -> bool:
+    if reason is Reason.COMPLAINT and not _OWN_COMPLAINT.search(found.group(0)):
+        return False
+    return bool(_NEGATION.search(text[: found.start()]))
+
+
+def read(text: str) -> tuple[tuple[Reason, str] | None, frozenset[Reason]]:
+    """The first rule that matches normalised text (with the matched words), and the reasons whose
+    trigger words the shopper took back (不用转人工: the classifier should not read a request either)."""
+    taken: set[Reason] = set()
     for pattern, reason in _RULES:
         for found in pattern.finditer(text):
             if reason is Reason.PROBLEM and _hypothetical(text, found):
                 continue
-            return reason, found.group(0)
-    return None
+            if _taken_back(text, found, reason):
+                taken.add(reason)
+                continue
+            return (reason, found.group(0)), frozenset(taken)
+    return None, frozenset(taken)
+
+
+def match(text: str) -> tuple[Reason, str] | None:
+    """The first rule that matches normalised text, with the matched words, or None."""
+    return read(text)[0]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from bot.dialogue import rules
 from bot.dialogue.policy import Reason
@@ -54,3 +57,63 @@ def test_rules_route_to_a_person(text: str, reason: Reason) -> None:
 # fmt: on
 def test_rules_leave_calm_questions_alone(text: str) -> None:
     assert rules.match(normalize(text)) is None
+
+
+# fmt: off
+@pytest.mark.parametrize("text", [
+    # a request for a person, taken back
+    "不用转人工哈 我就问问什么时候发", "不要转人工 我就问下有没有半码", "我不需要转人工 你就说能不能改地址",
+    "不需要人工 直接告诉我加几块钱", "没要转人工啊 就问能不能开发票", "不用找你们经理 就问几天能到",
+    "不找店长 你告诉我就行",
+    "别给我转人工 我自己看", "无需人工客服 查下物流就好",
+    # a complaint or a bad review the shopper will not make
+    "不是要投诉 就想问快递到哪了", "没有要投诉的意思 就是有点急", "别担心 不会投诉的 想换个大码",
+    "不会给差评的 就是想换个颜色", "不打算给差评 问下怎么退", "也不是说要投诉 就是问问运费",
+    # a problem the shopper does not have (a concession)
+    "倒不至于坏了 就是袖子有点短能换吗", "不至于坏了 就是有点松", "没有质量问题 就是不喜欢能退吗",
+    "并没有发错 就问能不能换色", "也不是质量问题 就是小了",
+])
+# fmt: on
+def test_a_trigger_word_taken_back_fires_no_rule(text: str) -> None:
+    assert rules.match(normalize(text)) is None
+
+
+# fmt: off
+@pytest.mark.parametrize("text, reason", [
+    ("你们是不是骗子", Reason.COMPLAINT),            # a question of the A-not-A form, not a negation
+    ("会不会坏了啊 收到就碎了", Reason.PROBLEM),
+    ("我没办法了转人工", Reason.REQUESTED),           # the negation is about something else
+    ("我不要机器人 转人工", Reason.REQUESTED),
+    ("怎么还不发货 我要投诉", Reason.COMPLAINT),
+    ("再不发货我就投诉", Reason.COMPLAINT),
+    ("不是你们的问题是快递的问题 我要投诉快递", Reason.COMPLAINT),
+    ("不要敷衍我", Reason.COMPLAINT),                # what the shop does cannot be taken back
+    ("别忽悠我了", Reason.COMPLAINT),
+    ("你们别骗人了", Reason.COMPLAINT),
+    ("不是说好包邮吗 骗子", Reason.COMPLAINT),
+    ("不用转人工了 算了 我要投诉", Reason.COMPLAINT),  # one trigger taken back, another not
+    ("不想投诉的 但是东西碎了", Reason.PROBLEM),
+])
+# fmt: on
+def test_a_real_request_complaint_or_problem_still_fires(text: str, reason: Reason) -> None:
+    hit = rules.match(normalize(text))
+    assert hit is not None and hit[0] == reason
+
+
+NEGATIONS = Path(__file__).with_name("negations.yml")
+# Denying an accusation still names it: these stay with a person, on purpose.
+ACCUSATIONS_DENIED = {"没说你们是骗子啊 就问问发的哪家快递", "不是怀疑你们是骗子哈 就是想货到付款 放心点",
+                      "也不是说嫌贵要差评 就问偏远地区加多少"}
+
+
+def negated_questions() -> list[tuple[str, str]]:
+    entries = yaml.safe_load(NEGATIONS.read_text(encoding="utf-8"))
+    return [(e["intent"], line[2:].strip()) for e in entries for line in e["examples"].splitlines() if line.strip()]
+
+
+def test_a_hundred_and_sixty_ways_of_taking_a_trigger_back() -> None:
+    """Written apart from the rules, in every form shoppers use (不用/不需要/不是/没有/倒不至于/不会给/
+    别担心/也不是说, before or after the question): the rules leave them to the classifier."""
+    questions = negated_questions()
+    fired = {text for _, text in questions if rules.match(normalize(text))}
+    assert len(questions) >= 150 and fired == ACCUSATIONS_DENIED
