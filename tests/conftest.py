@@ -22,7 +22,7 @@ CATALOGUE = [
     "size.chart", "size.recommend", "size.fit", "size.stock",
     "shipping.when", "shipping.courier", "shipping.fee", "shipping.eta", "shipping.track", "shipping.address",
     "payment.methods", "payment.cod", "payment.failed", "payment.discount", "payment.invoice",
-    "returns.policy", "returns.how", "returns.fee", "returns.exchange", "returns.refund",
+    "returns.policy", "returns.how", "returns.fee", "returns.exchange", "returns.refund", "returns.cancel",
     "human.request", "human.complaint", "human.problem", "human.other",
     "smalltalk.greeting", "smalltalk.thanks",
 ]
