@@ -125,11 +125,11 @@ def breakdown(bot: Any, messages: list[str]) -> dict[str, Any]:
     model = bot.model
     original = model.probabilities
 
-    def counting(batch: list[str]) -> Any:
+    def counting(batch: list[str], contexts: Any = None) -> Any:
         nonlocal calls, texts
         calls += 1
         texts += len(batch)
-        return original(batch)
+        return original(batch, contexts)
 
     model.probabilities = counting  # instance attribute shadows the method for this measurement only
     try:

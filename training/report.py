@@ -1,8 +1,8 @@
 """The training report: a Markdown page and PNG plots beside the model.
 
 Per-entry precision/recall/F1, the confusion matrix, a reliability diagram with ECE, the
-risk-coverage curve the thresholds were chosen from, the embedders compared, and the
-held-out comparison with the previous model.
+risk-coverage curve the thresholds were chosen from, the embedders compared, the held-out
+comparison with the previous model, the conversation's part and the conversations played.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def _risk_coverage_png(curve: list[dict[str, float]], chosen: dict[str, float], 
 
 def write_report(out: Path, *, labels: list[str], probs: np.ndarray, classes: list[str], meta: dict[str, Any],
                  curve: list[dict[str, float]], comparison: list[dict[str, Any]] | None = None,
-                 heldout: dict[str, Any] | None = None, previous: dict[str, Any] | None = None) -> Path:
+                 heldout: dict[str, Any] | None = None, previous: dict[str, Any] | None = None,
+                 dialogues: dict[str, Any] | None = None, previous_dialogues: dict[str, Any] | None = None) -> Path:
     """Write report.md and its PNGs into `out`; return the Markdown path."""
     pred = [classes[i] for i in probs.argmax(1)]
     conf = probs.max(1)
@@ -128,6 +129,23 @@ def write_report(out: Path, *, labels: list[str], probs: np.ndarray, classes: li
                     "wrong_answer_rate"):
             prev = previous.get(key) if previous else None
             lines.append(f"| {key} | {_fmt(heldout.get(key))} | {_fmt(prev)} |")
+        lines.append("")
+    context = meta.get("context") or {}
+    if context.get("lambda") is not None:
+        alone, with_context = context["without_context"], context["with_context"]
+        lines += ["## The conversation's part (context bias)", "",
+                  f"Fitted on {context['turns']} turns made from the knowledge base (L2 weight {context['lambda']}). "
+                  "Follow-ups of data/faq read right alone / after their entry: "
+                  f"{alone['follow_ups']:.3f} / {with_context['follow_ups']:.3f} (held out by group: "
+                  f"{context['held_out']['follow_ups']:.3f}); new questions after another entry: "
+                  f"{alone['switch']:.3f} / {with_context['switch']:.3f}.", ""]
+    if dialogues:
+        lines += ["## Conversations (data/dialogues, played through the conversation service)", "",
+                  "| metric | this model | previous model |", "|---|---|---|"]
+        for key in ("route_accuracy", "entry_accuracy", "follow_up_accuracy", "faq_handoff_rate",
+                    "faq_clarify_rate", "human_recall", "chat_accuracy"):
+            prev = previous_dialogues.get(key) if previous_dialogues else None
+            lines.append(f"| {key} | {_fmt(dialogues.get(key))} | {_fmt(prev)} |")
         lines.append("")
     path = out / REPORT_FILE
     path.write_text("\n".join(lines), encoding="utf-8")

@@ -1,7 +1,8 @@
 """Choose the policy's thresholds from out-of-fold probabilities (a risk-coverage curve).
 
-The simulation follows bot.dialogue.policy.decide: hand off when the human entries together reach
-`human`; answer when the best FAQ entry reaches `answer` and leads the runner-up by `margin`;
+The simulation follows bot.dialogue.policy.decide: hand off when a rule fires on the message
+(bot.dialogue.rules: they run before the classifier, whatever it says) or when the human entries
+together reach `human`; answer when the best FAQ entry reaches `answer` and leads the runner-up by `margin`;
 offer the top three FAQ entries as quick replies when together they reach `suggest`; otherwise
 ask to rephrase (which, for a lone message, counts as a handoff).
 
@@ -23,13 +24,17 @@ SUGGEST_GRID = (0.5, 0.6, 0.7, 0.8, 0.9)
 MIN_HUMAN_RECALL = 0.92
 MIN_SUGGEST_PRECISION = 0.9  # quick replies must usually contain what the shopper meant
 SUGGEST_K = 3
+HUMAN_CHAT_GRID = np.round(np.arange(0.30, 0.91, 0.05), 2)
+MAX_CHAT_LOSS = 0.05  # messages for a person that a chat may first answer with quick replies (rules catch more)
 
 
 class _Rows:
     """Per-row quantities the grid reuses."""
 
-    def __init__(self, labels: list[str], probs: np.ndarray, classes: list[str]) -> None:
+    def __init__(self, labels: list[str], probs: np.ndarray, classes: list[str],
+                 ruled: np.ndarray | None = None) -> None:
         is_human_col = np.array([c.startswith("human.") for c in classes])
+        self.ruled = np.zeros(len(labels), dtype=bool) if ruled is None else np.asarray(ruled, dtype=bool)
         self.gold_human = np.array([lab.startswith("human.") for lab in labels])
         self.p_human = probs[:, is_human_col].sum(1)
         faq_probs = np.where(is_human_col[None, :], -1.0, probs)
@@ -47,7 +52,7 @@ class _Rows:
 
 
 def _point(r: _Rows, answer: float, margin: float, human: float, suggest: float) -> dict[str, float]:
-    handoff = r.p_human >= human
+    handoff = r.ruled | (r.p_human >= human)
     answered = ~handoff & (r.best >= answer) & (r.best - r.second >= margin)
     suggested = ~handoff & ~answered & (r.topk >= suggest)
     kept_by_bot = answered | suggested
@@ -66,15 +71,42 @@ def _point(r: _Rows, answer: float, margin: float, human: float, suggest: float)
 
 
 def simulate(labels: list[str], probs: np.ndarray, classes: list[str], answer: float, margin: float,
-             human: float, suggest: float = 1.01) -> dict[str, float]:
-    """The policy's rates on every row for one set of thresholds."""
-    return _point(_Rows(labels, probs, classes), answer, margin, human, suggest)
+             human: float, suggest: float = 1.01, ruled: np.ndarray | None = None) -> dict[str, float]:
+    """The policy's rates on every row for one set of thresholds (`ruled`: rows a rule hands off)."""
+    return _point(_Rows(labels, probs, classes, ruled), answer, margin, human, suggest)
 
 
-def choose_thresholds(labels: list[str], probs: np.ndarray, classes: list[str], *,
-                      target_risk: float = 0.02) -> tuple[dict[str, float], list[dict[str, float]]]:
-    """Return the chosen thresholds and the risk-coverage curve behind them."""
-    rows = _Rows(labels, probs, classes)
+def ruled_rows(texts: list[str]) -> np.ndarray:
+    """Which messages a rule hands off before the classifier is asked."""
+    from bot.dialogue import rules
+    from bot.language.normalize import normalize
+
+    return np.array([rules.match(normalize(t)) is not None for t in texts], dtype=bool)
+
+
+def choose_human_chat(labels: list[str], probs: np.ndarray, classes: list[str], human: float,
+                      ruled: np.ndarray | None = None) -> float:
+    """In a chat, the human mass at which a message no rule caught goes to a person (below it, quick
+    replies first): the highest that still hands off all but MAX_CHAT_LOSS of the messages no rule
+    catches that need a person and that the lone-message policy hands off (cross-validated)."""
+    cols = [i for i, c in enumerate(classes) if c.startswith("human.")]
+    p_human = probs[:, cols].sum(1)
+    gold_human = np.array([lab.startswith("human.") for lab in labels])
+    if ruled is not None:
+        gold_human &= ~np.asarray(ruled, dtype=bool)
+    if not gold_human.any():
+        return human
+    base = float((p_human >= human)[gold_human].mean())
+    fine = [float(h) for h in HUMAN_CHAT_GRID
+            if h >= human and (p_human >= h)[gold_human].mean() >= base - MAX_CHAT_LOSS]
+    return max(fine, default=human)
+
+
+def choose_thresholds(labels: list[str], probs: np.ndarray, classes: list[str], *, target_risk: float = 0.02,
+                      ruled: np.ndarray | None = None) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """Return the chosen thresholds and the risk-coverage curve behind them (`ruled`: rows a rule
+    hands off, ruled_rows(texts))."""
+    rows = _Rows(labels, probs, classes, ruled)
     points = [_point(rows, a, m, h, s) for a in ANSWER_GRID for m in MARGIN_GRID
               for h in HUMAN_GRID for s in SUGGEST_GRID]
     ok = [p for p in points if p["risk"] <= target_risk and p["human_recall"] >= MIN_HUMAN_RECALL
@@ -85,6 +117,7 @@ def choose_thresholds(labels: list[str], probs: np.ndarray, classes: list[str], 
     # bot, then the stricter thresholds.
     best = max(ok, key=lambda p: (round(p["coverage"], 2), round(p["kept"], 3), p["answer"], p["suggest"]))
     chosen = {k: best[k] for k in ("answer", "margin", "human", "suggest")}
+    chosen["human_chat"] = choose_human_chat(labels, probs, classes, best["human"], ruled)
     # The answer threshold's risk-coverage curve at the chosen margin and human threshold
     # (quick replies change neither risk nor coverage).
     curve = [_point(rows, a, best["margin"], best["human"], 1.01) for a in ANSWER_GRID]

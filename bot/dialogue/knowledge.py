@@ -23,13 +23,23 @@ FAMILIES_HUMAN = "human"
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """Short messages that mean an entry only after a question about one of `after` (那运费谁出 is
+    returns.fee after a return question, shipping.fee after a shipping one): training's context data."""
+
+    after: tuple[str, ...]
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Entry:
-    """One catalogue entry: its id, answer template and training utterances."""
+    """One catalogue entry: its id, answer template, training utterances and follow-ups."""
 
     intent: str
     answer: str
     examples: tuple[str, ...]
     title: str = ""
+    follow_ups: tuple[FollowUp, ...] = ()
 
     @property
     def family(self) -> str:
@@ -179,6 +189,7 @@ def load_entries(files: list[Path]) -> dict[str, Entry]:
     and needs an answer in exactly one of them."""
     answers: dict[str, tuple[str, str]] = {}
     examples: dict[str, tuple[str, ...]] = {}
+    follow_ups: dict[str, tuple[FollowUp, ...]] = {}
     for path in files:
         items = _read_yaml(path) or []
         if not isinstance(items, list):
@@ -196,10 +207,30 @@ def load_entries(files: list[Path]) -> dict[str, Entry]:
                 answers[intent] = (str(item["answer"]), str(item.get("title", "")))
             found = _parse_examples(item.get("examples", []), where)
             examples[intent] = tuple(dict.fromkeys(examples.get(intent, ()) + found))
+            follow_ups[intent] = follow_ups.get(intent, ()) + _parse_follow_ups(item.get("follow_ups"), where)
     missing = sorted(set(examples) - set(answers))
     if missing:
         raise KnowledgeBaseError(f"no answer for {', '.join(missing)}: give each intent an 'answer' in one file")
-    return {intent: Entry(intent, answer, examples[intent], title) for intent, (answer, title) in answers.items()}
+    for intent, items in follow_ups.items():
+        unknown = sorted({a for f in items for a in f.after} - set(answers))
+        if unknown:
+            raise KnowledgeBaseError(f"follow-ups of {intent} come after unknown entries: {', '.join(unknown)}")
+    return {intent: Entry(intent, answer, examples[intent], title, follow_ups.get(intent, ()))
+            for intent, (answer, title) in answers.items()}
+
+
+def _parse_follow_ups(raw: Any, where: str) -> tuple[FollowUp, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(f, dict) for f in raw):
+        raise KnowledgeBaseError(f"{where}: 'follow_ups' must be a list of {{after: [ids], examples: ...}}")
+    out = []
+    for f in raw:
+        after = f.get("after")
+        if not isinstance(after, list) or not after or not all(isinstance(a, str) for a in after):
+            raise KnowledgeBaseError(f"{where}: a follow-up needs 'after', a list of the entries it follows")
+        out.append(FollowUp(tuple(after), _parse_examples(f.get("examples", []), where)))
+    return tuple(out)
 
 
 def load(data_dir: Path, extra_examples: list[tuple[str, str]] | None = None) -> KnowledgeBase:

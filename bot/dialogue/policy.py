@@ -7,8 +7,9 @@ leans on it, and the session's state. Bands (thresholds come from training's ris
 or config):
 - answer: the best FAQ entry is sure enough and clear of the runner-up;
 - suggest: unsure, but a few FAQ entries together are likely: offer them as quick replies;
-- clarify: ask once to rephrase; the next fallback in a row hands off (`repeated_fallback`); for a
-  lone message (`kefu predict`, `kefu eval`), which has no next turn, a clarification is a handoff;
+- clarify: ask once to rephrase; a second request to rephrase in a row hands off
+  (`repeated_fallback`); for a lone message (`kefu predict`, `kefu eval`), which has no next turn, a
+  clarification is a handoff;
 - handoff: a rule fired, or the human.* entries together are likely.
 
 The human mass is checked before answering: a message that is likely a person's job never
@@ -70,9 +71,18 @@ class Thresholds:
     suggest: float = 0.7
     # Hand off when the human.* entries together reach this probability.
     human: float = 0.5
+    # In a chat, a message no rule sent to a person goes to one only when the human entries clearly
+    # win, at this mass; below it the bot offers its likely entries first (the shopper can still ask
+    # for a person, and a third unsure turn in a row hands off).
+    human_chat: float = 0.5
     # How many entries a suggestion offers.
     suggest_k: int = 3
 
+
+# In a chat, quick replies are offered when the top entries together reach this: between an answer
+# and a handoff there is a conversation. A third unsure turn in a row goes to a person.
+CHAT_SUGGEST = 0.3
+MAX_UNSURE_TURNS = 2
 
 def thresholds_for(trained: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None) -> Thresholds:
     """The thresholds in service, resolved in this one place: the defaults above, then those training
@@ -86,8 +96,8 @@ def thresholds_for(trained: Mapping[str, Any] | None, overrides: Mapping[str, An
 class SessionState:
     """What the policy needs to know about the conversation so far."""
 
-    fallbacks: int = 0  # consecutive clarify/suggest turns
-    last_intent: str | None = None  # the last entry answered
+    fallbacks: int = 0  # consecutive requests to rephrase
+    last_intent: str | None = None  # the entry the conversation is about: last answered, or offered first
     last_text: str | None = None  # the shopper's previous message
 
 
@@ -102,6 +112,7 @@ class Evidence:
     context: list[IntentPrediction] | None = None  # the message read with the previous one (a follow-up)
     state: SessionState = SessionState()
     lone: bool = False  # a message on its own, with no conversation to continue
+    taken_back: frozenset[Reason] = frozenset()  # triggers the shopper took back (不用转人工, 不是要投诉)
 
 
 @dataclass(frozen=True)
@@ -127,24 +138,26 @@ def decide(ev: Evidence, th: Thresholds) -> tuple[Decision, SessionState]:
     if ev.lone and d.action == "clarify":  # no next turn to clarify in
         d = replace(d, action="handoff", intent=REASON_INTENT[Reason.LOW_CONFIDENCE], reason=Reason.LOW_CONFIDENCE)
     fallbacks = ev.state.fallbacks + 1 if d.action in ("clarify", "suggest") else 0
-    last_intent = d.intent if d.action == "answer" else ev.state.last_intent
-    return d, SessionState(fallbacks=fallbacks, last_intent=last_intent)
+    about = d.intent if d.action in ("answer", "suggest") else ev.state.last_intent  # what the chat is about
+    return d, SessionState(fallbacks=fallbacks, last_intent=about)
 
 
 def _decide(ev: Evidence, th: Thresholds) -> Decision:
-    fallbacks = ev.state.fallbacks
-    if not ev.text:  # nothing to classify: ask, or hand off the second time
-        if fallbacks:
+    fallbacks, chat = ev.state.fallbacks, not ev.lone
+    if not ev.text:  # nothing to classify: ask, or hand off when asked before
+        if fallbacks >= (MAX_UNSURE_TURNS if chat else 1):
             return Decision("handoff", "human.other", 0.0, Reason.REPEATED_FALLBACK)
         return Decision("clarify", None, 0.0, Reason.LOW_CONFIDENCE)
-    d = one_ranking(ev.ranking, th, rule=ev.rule, fallbacks=fallbacks)
+    ranking = without(ev.ranking, ev.taken_back)
+    d = one_ranking(ranking, th, rule=ev.rule, fallbacks=fallbacks, chat=chat)
     if d.action != "answer" and ev.rule is None and ev.context is not None:
-        with_context = one_ranking(ev.context, th, fallbacks=fallbacks)
+        with_context = one_ranking(without(ev.context, ev.taken_back), th, fallbacks=fallbacks, chat=chat)
         if with_context.action == "answer":  # the follow-up is clear with the topic it continues
             d = with_context
     if d.action == "handoff":
         return d
-    extra = _other_questions(ev.clauses, th, d.intent if d.action == "answer" else None)
+    clauses = [without(r, ev.taken_back) for r in ev.clauses]
+    extra = _other_questions(clauses, th, d.intent if d.action == "answer" else None)
     if extra and d.action != "answer":  # the whole is unclear but its parts are not
         d, extra = Decision("answer", extra[0].intent, extra[0].confidence, ranking=d.ranking), extra[1:]
     if d.action == "answer":
@@ -152,16 +165,27 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
     return d
 
 
+def without(ranking: list[IntentPrediction], reasons: frozenset[Reason]) -> list[IntentPrediction]:
+    """The ranking without the human entries of triggers the shopper took back, the rest renormalised:
+    in 不用转人工 the classifier reads 转人工 as loudly as anyone, and the shopper said no."""
+    dropped = {REASON_INTENT[r] for r in reasons}
+    kept = [p for p in ranking if p.intent not in dropped]
+    if len(kept) == len(ranking) or not kept:
+        return ranking
+    mass = 1.0 - sum(p.confidence for p in ranking if p.intent in dropped)
+    return [IntentPrediction(p.intent, p.confidence / mass) for p in kept] if mass > 0 else kept
+
+
 def one_ranking(ranking: list[IntentPrediction], th: Thresholds, *, rule: Reason | None = None,
-                fallbacks: int = 0) -> Decision:
-    """The decision for one ranking alone."""
+                fallbacks: int = 0, chat: bool = False) -> Decision:
+    """The decision for one ranking alone (`chat`: a turn of a conversation, not a lone message)."""
     top = ranking[0]
     if rule is not None:
         return Decision("handoff", REASON_INTENT[rule], top.confidence, rule, ranking=ranking)
     human = [p for p in ranking if p.intent.startswith("human.")]
     faq = [p for p in ranking if not p.intent.startswith("human.")]
     p_human = sum(p.confidence for p in human)
-    if human and p_human >= th.human:
+    if human and p_human >= (th.human_chat if chat else th.human):
         best = human[0]
         log.info("handoff: human mass %.2f, best %s %.2f", p_human, best.intent, best.confidence)
         return Decision("handoff", best.intent, p_human, INTENT_REASON.get(best.intent, Reason.OUT_OF_SCOPE),
@@ -172,11 +196,11 @@ def one_ranking(ranking: list[IntentPrediction], th: Thresholds, *, rule: Reason
                   or (best.intent.startswith("smalltalk.") and best.confidence >= SMALLTALK_ANSWER)):
         return Decision("answer", best.intent, best.confidence, ranking=ranking)
     options = faq[: th.suggest_k]
-    if fallbacks == 0 and sum(p.confidence for p in options) >= th.suggest:
+    if fallbacks >= (MAX_UNSURE_TURNS if chat else 1):
+        return Decision("handoff", "human.other", best.confidence, Reason.REPEATED_FALLBACK, ranking=ranking)
+    if sum(p.confidence for p in options) >= (CHAT_SUGGEST if chat else th.suggest):
         log.info("suggest: %s", [(p.intent, round(p.confidence, 2)) for p in options])
         return Decision("suggest", best.intent, best.confidence, suggestions=options, ranking=ranking)
-    if fallbacks >= 1:
-        return Decision("handoff", "human.other", best.confidence, Reason.REPEATED_FALLBACK, ranking=ranking)
     log.info("clarify: best %s %.2f below %.2f", best.intent, best.confidence, th.answer)
     return Decision("clarify", best.intent, best.confidence, Reason.LOW_CONFIDENCE, ranking=ranking)
 

@@ -12,6 +12,7 @@ message once, for its rules and for the model.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,14 @@ class Scorer:
             else:
                 raise IncompatibleModelError(f"unknown feature block {block['kind']!r}; retrain with 'kefu train'")
             self.blocks.append(block)
+        # The conversation's part (training/context.py): a bias on every class's score for each entry
+        # the previous turn was about; none for a first message.
+        context = data.get("context") or {"keys": [], "bias": np.zeros((0, len(self.classes)))}
+        self.context_keys = {str(k): i for i, k in enumerate(context["keys"])}
+        self.context_bias = np.asarray(context["bias"], dtype=np.float64)
+        self.context_gate = np.asarray(context.get("gate", np.zeros(len(CONTEXT_FEATURES))), dtype=np.float64)
+        if self.context_bias.shape != (len(self.context_keys), len(self.classes)):
+            raise IncompatibleModelError("the context bias does not match the classes; retrain with 'kefu train'")
 
     def warm(self) -> None:
         """Load the embedder's weights now rather than on the first message."""
@@ -101,8 +110,9 @@ class Scorer:
             if block["kind"] == "embedding":
                 block["embedder"].warm()
 
-    def predict_proba(self, x: list[str]) -> np.ndarray:
-        """Probabilities of every class for normalised texts (the pipeline's steps after normalise)."""
+    def predict_proba(self, x: list[str], contexts: list[str | None] | None = None) -> np.ndarray:
+        """Probabilities of every class for normalised texts (the pipeline's steps after normalise),
+        each read after a turn about `contexts[i]` (an entry, or None for none)."""
         scores = np.tile(self.intercept, (len(x), 1))
         offset = 0
         for block in self.blocks:
@@ -121,9 +131,12 @@ class Scorer:
             offset += width
         if offset != self.coef.shape[0]:
             raise IncompatibleModelError(f"features {offset} != the model's {self.coef.shape[0]}; retrain")
-        scores -= scores.max(axis=1, keepdims=True)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(axis=1, keepdims=True)
+        scores = softmax(scores)
+        for i, context in enumerate(contexts or ()):
+            row = self.context_keys.get(str(context)) if context is not None else None
+            if row is not None:
+                gate = context_gate(self.context_gate, x[i], scores[i])
+                scores[i] = softmax(np.log(np.clip(scores[i:i + 1], 1e-300, None)) + gate * self.context_bias[row])[0]
         return scores
 
     @staticmethod
@@ -168,16 +181,42 @@ class Model:
     def labels(self) -> list[str]:
         return self.scorer.classes
 
-    def probabilities(self, texts: list[str]) -> np.ndarray:
-        return self.scorer.predict_proba(texts)
+    def probabilities(self, texts: list[str], contexts: list[str | None] | None = None) -> np.ndarray:
+        return self.scorer.predict_proba(texts, contexts)
 
-    def rank(self, text: str, top_k: int | None = None) -> list[IntentPrediction]:
-        return self.rank_many([text], top_k)[0]
+    def rank(self, text: str, top_k: int | None = None, context: str | None = None) -> list[IntentPrediction]:
+        return self.rank_many([text], top_k, [context])[0]
 
-    def rank_many(self, texts: list[str], top_k: int | None = None) -> list[list[IntentPrediction]]:
-        """Rankings of several normalised texts in one call (an embedder encodes them as one batch)."""
+    def rank_many(self, texts: list[str], top_k: int | None = None,
+                  contexts: list[str | None] | None = None) -> list[list[IntentPrediction]]:
+        """Rankings of several normalised texts in one call (an embedder encodes them as one batch),
+        each after a turn about `contexts[i]` (None: a message on its own)."""
         labels = self.labels
-        return [ranking_from(labels, row, top_k) for row in self.probabilities(texts)]
+        return [ranking_from(labels, row, top_k) for row in self.probabilities(texts, contexts)]
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+# How much a message leans on the previous turn, from the message itself: short, opening with 那 or
+# 还有, ending with 呢, and unsure on its own lean more. The context bias is scaled by
+# 2 * sigmoid(gate . features): 1 with a zero gate, up to 2 for a fragment, towards 0 for a full question.
+CONTEXT_FEATURES = ("bias", "length", "opens_with_na", "ends_with_ne", "confidence_alone")
+_OPENS = re.compile(r"^(那|还有|然后|再问)")
+_ENDS_NE = re.compile(r"呢[?!.~]*$")
+
+
+def context_features(norm: str, probs_alone: np.ndarray) -> np.ndarray:
+    return np.array([1.0, min(len(norm), 30) / 30, float(bool(_OPENS.match(norm))),
+                     float(bool(_ENDS_NE.search(norm))), float(probs_alone.max())])
+
+
+def context_gate(gate: np.ndarray, norm: str, probs_alone: np.ndarray) -> float:
+    return float(2.0 / (1.0 + np.exp(-float(gate @ context_features(norm, probs_alone)))))
 
 
 def ranking_from(labels: list[str], probs: np.ndarray, top_k: int | None = None) -> list[IntentPrediction]:

@@ -95,8 +95,9 @@ def _tfidf_block(vec: Any) -> dict[str, Any]:
             "idf": np.asarray(vec.idf_, dtype=np.float64), "sublinear_tf": bool(vec.sublinear_tf)}
 
 
-def export_scorer(pipeline: Pipeline) -> dict[str, Any]:
-    """What serving needs of a fitted build_pipeline: plain dicts and arrays (see bot.language.model.Scorer)."""
+def export_scorer(pipeline: Pipeline, context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What serving needs of a fitted build_pipeline: plain dicts and arrays (see bot.language.model.Scorer),
+    with the conversation's bias (`context`: {"keys", "bias"}, from training/context.py) when given."""
     steps = pipeline.named_steps
     if list(steps) != ["normalize", "features", "clf"] or not isinstance(steps["clf"], LogisticRegression):
         raise ValueError("not a build_pipeline pipeline")
@@ -120,13 +121,17 @@ def export_scorer(pipeline: Pipeline) -> dict[str, Any]:
         blocks.append(block)
     return {"format": SCORER_FORMAT, "classes": [str(c) for c in clf.classes_], "blocks": blocks,
             "coef": np.ascontiguousarray(clf.coef_.T, dtype=np.float64),
-            "intercept": np.asarray(clf.intercept_, dtype=np.float64)}
+            "intercept": np.asarray(clf.intercept_, dtype=np.float64),
+            "context": None if context is None else {"keys": [str(k) for k in context["keys"]],
+                                                     "bias": np.asarray(context["bias"], dtype=np.float64),
+                                                     "gate": np.asarray(context["gate"], dtype=np.float64)}}
 
 
-def save_model(pipeline: Pipeline, folder: Path) -> dict[str, str]:
-    """Write the fitted pipeline and its scorer into `folder`; their checksums for metadata.json."""
+def save_model(pipeline: Pipeline, folder: Path, context: dict[str, Any] | None = None) -> dict[str, str]:
+    """Write the fitted pipeline and its scorer (with the context bias) into `folder`; their checksums
+    for metadata.json."""
     folder = Path(folder)
-    scorer = export_scorer(pipeline)  # refuse before writing anything
+    scorer = export_scorer(pipeline, context)  # refuse before writing anything
     joblib.dump(pipeline, folder / PIPELINE_FILE)
     joblib.dump(scorer, folder / SCORER_FILE)
     return {"sha256": file_sha256(folder / PIPELINE_FILE), "scorer_sha256": file_sha256(folder / SCORER_FILE)}

@@ -76,18 +76,47 @@ def test_an_answer_resets_the_fallbacks_and_remembers_the_entry() -> None:
     assert (d.action, d.intents, after) == ("answer", ["shipping.when"], SessionState(0, "shipping.when"))
 
 
-def test_a_second_fallback_in_a_row_hands_off_and_the_count_is_the_policys() -> None:
+def test_in_a_chat_unsure_turns_get_quick_replies_and_the_third_in_a_row_a_person() -> None:
     first, after = decide(Evidence("嗯", UNSURE), TH)
-    assert (first.action, after.fallbacks) == ("clarify", 1)
+    assert (first.action, after.fallbacks) == ("suggest", 1)  # below the lone threshold, a chat still offers
     second, after = decide(Evidence("嗯", UNSURE, state=after), TH)
-    assert (second.action, second.reason, after.fallbacks) == ("handoff", Reason.REPEATED_FALLBACK, 0)
+    assert (second.action, after.fallbacks) == ("suggest", 2)
+    third, after = decide(Evidence("嗯", UNSURE, state=after), TH)
+    assert (third.action, third.reason, after.fallbacks) == ("handoff", Reason.REPEATED_FALLBACK, 0)
+    # An answer in between starts the count again.
+    _, after = decide(Evidence("发货", SURE, state=SessionState(fallbacks=2)), TH)
+    assert after.fallbacks == 0
 
 
 def test_nothing_to_classify_asks_then_hands_off() -> None:
     d, after = decide(Evidence("", []), TH)
     assert (d.action, after.fallbacks) == ("clarify", 1)
+    d, after = decide(Evidence("", [], state=after), TH)
+    assert (d.action, after.fallbacks) == ("clarify", 2)
     d, _ = decide(Evidence("", [], state=after), TH)
     assert (d.action, d.reason) == ("handoff", Reason.REPEATED_FALLBACK)
+
+
+def test_in_a_chat_the_classifiers_person_is_offered_quick_replies_until_clearly_a_persons_job() -> None:
+    th = Thresholds(answer=0.55, margin=0.15, suggest=0.6, human=0.35, human_chat=0.6)
+    ranking = [P("human.other", 0.45), P("size.chart", 0.3), P("size.fit", 0.15), P("shipping.fee", 0.1)]
+    chat, _ = decide(Evidence("这个能装在墙上吗", ranking), th)
+    lone, _ = decide(Evidence("这个能装在墙上吗", ranking, lone=True), th)
+    assert chat.action == "suggest" and [p.intent for p in chat.suggestions][:2] == ["size.chart", "size.fit"]
+    assert (lone.action, lone.reason) == ("handoff", Reason.OUT_OF_SCOPE)
+    clear = [P("human.other", 0.7), P("size.chart", 0.3)]
+    assert decide(Evidence("能帮我装一下吗", clear), th)[0].action == "handoff"
+    # ...and so is any person's job the classifier alone reads (a rule would hand it off at once).
+    problem = [P("human.problem", 0.45), P("returns.how", 0.3), P("size.fit", 0.25)]
+    assert decide(Evidence("有点问题", problem), th)[0].action == "suggest"
+    assert decide(Evidence("有点问题", problem, rule=Reason.PROBLEM), th)[0].action == "handoff"
+
+
+def test_a_trigger_taken_back_takes_its_entry_out_of_the_ranking() -> None:
+    ranking = [P("human.request", 0.7), P("shipping.when", 0.25), P("shipping.eta", 0.05)]
+    d, _ = decide(Evidence("不用转人工 什么时候发", ranking, taken_back=frozenset({Reason.REQUESTED})), TH)
+    assert (d.action, d.intent) == ("answer", "shipping.when") and abs(d.confidence - 0.25 / 0.3) < 1e-9
+    assert decide(Evidence("转人工", ranking), TH)[0].action == "handoff"
 
 
 def test_a_lone_message_that_would_be_clarified_is_a_low_confidence_handoff() -> None:
