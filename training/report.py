@@ -136,16 +136,19 @@ def write_report(out: Path, *, labels: list[str], probs: np.ndarray, classes: li
         lines += ["## The conversation's part (context bias)", "",
                   f"Fitted on {context['turns']} turns made from the knowledge base (L2 weight {context['lambda']}). "
                   "Follow-ups of data/faq read right alone / after their entry: "
-                  f"{alone['follow_ups']:.3f} / {with_context['follow_ups']:.3f} (held out by group: "
+                  f"{alone['follow_ups']:.3f} / {with_context['follow_ups']:.3f} (held out in turn: "
                   f"{context['held_out']['follow_ups']:.3f}); new questions after another entry: "
                   f"{alone['switch']:.3f} / {with_context['switch']:.3f}.", ""]
     if dialogues:
+        names = sorted(dialogues)
         lines += ["## Conversations (data/dialogues, played through the conversation service)", "",
-                  "| metric | this model | previous model |", "|---|---|---|"]
+                  "| metric | " + " | ".join(f"{n}: this model | {n}: previous" for n in names) + " |",
+                  "|---|" + "---|---|" * len(names)]
         for key in ("route_accuracy", "entry_accuracy", "follow_up_accuracy", "faq_handoff_rate",
                     "faq_clarify_rate", "human_recall", "chat_accuracy"):
-            prev = previous_dialogues.get(key) if previous_dialogues else None
-            lines.append(f"| {key} | {_fmt(dialogues.get(key))} | {_fmt(prev)} |")
+            cells = [f"{_fmt(dialogues[n].get(key))} | {_fmt((previous_dialogues or {}).get(n, {}).get(key))}"
+                     for n in names]
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
         lines.append("")
     path = out / REPORT_FILE
     path.write_text("\n".join(lines), encoding="utf-8")

@@ -193,26 +193,33 @@ def _heldout(data_dir: Path, out_dir: Path, target: Path, meta: dict[str, Any], 
 
 def _dialogues(data_dir: Path, out_dir: Path, target: Path, meta: dict[str, Any], dialogues: Path | None,
                echo: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """The conversations of `dialogues` played with the new model (and the current one, if any)."""
+    """Each conversation file of `dialogues` (a file or a folder) played with the new model, and with
+    the current one if there is one: {file name: figures}."""
     if dialogues is None or not Path(dialogues).exists():
         return None, None
     from bot.loader import load_bot
     from training.dialogues import evaluate_dialogues
     from training.evaluate import read_jsonl
 
-    chats = read_jsonl(Path(dialogues))
+    files = sorted(Path(dialogues).glob("*.jsonl")) if Path(dialogues).is_dir() else [Path(dialogues)]
+    sets = {f.stem: read_jsonl(f) for f in files}
     artefacts.write_metadata(target, meta)
-    new = evaluate_dialogues(load_bot(data_dir, out_dir, version=target.name), chats)
-    new.pop("errors")
-    prev = None
+
+    def play(version: str) -> dict[str, Any]:
+        bot = load_bot(data_dir, out_dir, version=version)
+        return {name: {k: v for k, v in evaluate_dialogues(bot, chats).items() if k != "errors"}
+                for name, chats in sets.items()}
+
+    new, prev = play(target.name), None
     if meta.get("previous"):
         try:
-            prev = evaluate_dialogues(load_bot(data_dir, out_dir, version=meta["previous"]), chats)
-            prev.pop("errors")
+            prev = play(meta["previous"])
         except KefuError as exc:
             echo(f"previous model's conversations not compared: {exc}")
-    echo(f"conversations: turns right {new['entry_accuracy']:.3f}, follow-ups {new['follow_up_accuracy']:.3f}, "
-         f"FAQ turns handed off {new['faq_handoff_rate']:.3f}, chats right {new['chat_accuracy']:.3f}")
+    for name, m in new.items():
+        echo(f"conversations ({name}): turns right {m['entry_accuracy']:.3f}, "
+             f"follow-ups {m['follow_up_accuracy']:.3f}, FAQ turns handed off {m['faq_handoff_rate']:.3f}, "
+             f"chats right {m['chat_accuracy']:.3f}")
     return new, prev
 
 

@@ -133,6 +133,12 @@ def test_the_user_dictionary_travels_with_the_model(tmp_path: Path) -> None:
                    env=_env(KEFU_HELDOUT_FILE=""), capture_output=True, text=True, timeout=900, check=True)
     folder = version_dir(models)
     assert (folder / "userdict.txt").read_bytes() == (data / "userdict.txt").read_bytes()
+    # The report plays the conversations of data/dialogues, set by set, and shows the context's fit.
+    meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    assert set(meta["metrics"]["dialogues"]) == {"dev", "test"}
+    assert 0 < meta["metrics"]["dialogues"]["test"]["entry_accuracy"] <= 1 and meta["context"]["turns"] > 5000
+    report = (folder / "report.md").read_text(encoding="utf-8")
+    assert "## Conversations" in report and "test: this model" in report and "context bias" in report
     words = load_model(folder).scorer.blocks[0]["vocabulary"]
     assert WORD in words and "璃纹" not in words and "璃" not in words  # training saw the shop's word whole
     segment.configure(DATA / "userdict.txt")
