@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bot.dialogue import knowledge
 from bot.loader import load_bot
+from tests.server import drop_pg_schema, fresh_pg_schema, pg_available
 from training.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +28,19 @@ CATALOGUE = [
     "human.request", "human.complaint", "human.problem", "human.other",
     "smalltalk.greeting", "smalltalk.thanks",
 ]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database of each kind the store supports: an SQLite file, a PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'kefu.db'}"
+        return
+    if not pg_available():
+        pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (.ci/run starts it)")
+    url = fresh_pg_schema()
+    yield url
+    drop_pg_schema(url)
 
 
 @pytest.fixture(scope="session")

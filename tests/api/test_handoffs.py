@@ -15,22 +15,10 @@ import httpx
 import pytest
 
 from tests.api.conftest import AGENT_TOKEN, OTHER_TOKEN
-from tests.server import ROOT, Server, drop_pg_schema, fresh_pg_schema, pg_available
+from tests.server import ROOT, Server
 
 ALICE = {"Authorization": f"Bearer {AGENT_TOKEN}"}
 BOB = {"Authorization": f"Bearer {OTHER_TOKEN}"}
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'kefu.db'}"
-        return
-    if not pg_available():
-        pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (.ci/run starts it)")
-    url = fresh_pg_schema()
-    yield url
-    drop_pg_schema(url)
 
 
 @pytest.fixture()

@@ -19,7 +19,6 @@ from bot.errors import AlreadyHandedOffError, ConflictError, InvalidInputError
 from bot.service.conversations import Conversations
 from bot.service.schema import MIGRATIONS
 from bot.service.store import Store
-from tests.server import drop_pg_schema, fresh_pg_schema, pg_available
 
 PHONE = "13912345678"
 
@@ -44,18 +43,6 @@ def test_processes_starting_together_migrate_one_sqlite_file(tmp_path: Path) -> 
         store.add_message(chat.id, "shopper", "在吗", new_session=True)
         assert store.get_session(chat.id).mode == "bot"
         store.close()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'k.db'}"
-        return
-    if not pg_available():
-        pytest.fail("PostgreSQL is not reachable on 127.0.0.1:5432 (.ci/run starts it)")
-    url = fresh_pg_schema()
-    yield url
-    drop_pg_schema(url)
 
 
 @pytest.fixture()
