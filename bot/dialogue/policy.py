@@ -2,15 +2,16 @@
 
 `decide(evidence, thresholds)` returns the decision and the session's next state. The evidence is
 everything the engine gathered: the message's ranking, the rankings of its questions when it asks
-several, the rule that fired, the ranking of the message read with the previous one when it
-leans on it, and the session's state. Bands (thresholds come from training's risk-coverage curve,
-or config):
+several, the rule that fired and the triggers taken back, the ranking of the message read with the
+previous one when it leans on it, and the session's state. Bands (thresholds come from training's
+risk-coverage curve, or config):
 - answer: the best FAQ entry is sure enough and clear of the runner-up;
-- suggest: unsure, but a few FAQ entries together are likely: offer them as quick replies;
-- clarify: ask once to rephrase; a second request to rephrase in a row hands off
-  (`repeated_fallback`); for a lone message (`kefu predict`, `kefu eval`), which has no next turn, a
-  clarification is a handoff;
-- handoff: a rule fired, or the human.* entries together are likely.
+- suggest: unsure, but a few FAQ entries together are likely: offer them as quick replies (in a
+  chat, whenever they are plausible at all: between an answer and a handoff there is a conversation);
+- clarify: ask to rephrase; for a lone message (`kefu predict`, `kefu eval`), which has no next turn,
+  a clarification is a handoff, and in a chat the third unsure turn in a row hands off
+  (`repeated_fallback`);
+- handoff: a rule fired, or the human.* entries together are likely (in a chat: clearly win).
 
 The human mass is checked before answering: a message that is likely a person's job never
 gets an FAQ answer, however sure the best FAQ entry looks on its own.
@@ -96,7 +97,7 @@ def thresholds_for(trained: Mapping[str, Any] | None, overrides: Mapping[str, An
 class SessionState:
     """What the policy needs to know about the conversation so far."""
 
-    fallbacks: int = 0  # consecutive requests to rephrase
+    fallbacks: int = 0  # consecutive unsure turns (quick replies offered, or a request to rephrase)
     last_intent: str | None = None  # the entry the conversation is about: last answered, or offered first
     last_text: str | None = None  # the shopper's previous message
 
