@@ -115,9 +115,10 @@ class Conversations:
             bot_text=reply, bot_fields={"intent": out.intent, "confidence": out.confidence,
                                         "extra": {"action": "handoff", "reason": out.reason}})
         log.info("handoff %s: reason=%s intent=%s", h.id, h.reason, h.intent)
-        self.events.publish("agents", {"type": "handoff", "handoff": handoff_dict(h, position)})
+        public = handoff_dict(h, position)
+        self.events.publish("agents", {"type": "handoff", "handoff": public})
         if self._notify is not None:
-            self._notify({"type": "handoff.created", "handoff": handoff_dict(h, position)})
+            self._notify({"type": "handoff.created", "handoff": public})
         self.events.publish(f"session:{session_id}", {"type": "message", "message": message_dict(bot_msg)})
         return replace(out, reply=bot_msg.text, session_id=session_id, message_id=bot_msg.id,
                        handoff={"id": h.id, "status": h.status, "position": position})

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import Select, func, or_, select, text, update
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,6 +54,11 @@ def _handoff(s: Session, handoff_id: int, fresh: bool = False, lock: bool = Fals
     if fresh:
         s.refresh(h)
     return h
+
+
+def _open_handoff_of(session_id: str) -> Select[Handoff]:
+    """The session's open handoff (the database allows one at a time)."""
+    return select(Handoff).where(Handoff.session_id == session_id, Handoff.status.in_(OPEN_STATUSES))
 
 
 def _claim(s: Session, handoff_id: int, agent: str) -> Handoff:
@@ -164,8 +169,7 @@ class Store:
         with self.tx(write=True) as s:
             # Locked (PostgreSQL; SQLite's write lock is the transaction's): a resolution waits for
             # this message, or this message sees the resolution.
-            h = s.scalars(select(Handoff).where(Handoff.session_id == session_id, Handoff.status.in_(OPEN_STATUSES))
-                          .with_for_update()).first()
+            h = s.scalars(_open_handoff_of(session_id).with_for_update()).first()
             if h is None:
                 return None
             now = utcnow()
@@ -209,9 +213,7 @@ class Store:
 
     def open_handoff(self, session_id: str) -> Handoff | None:
         with self.tx() as s:
-            return s.scalars(select(Handoff).where(Handoff.session_id == session_id,
-                                                   Handoff.status.in_(OPEN_STATUSES))
-                             .order_by(Handoff.id.desc()).limit(1)).first()
+            return s.scalars(_open_handoff_of(session_id)).first()
 
     def get_handoff(self, handoff_id: int) -> Handoff:
         with self.tx() as s:
@@ -227,8 +229,6 @@ class Store:
         for h in rows:
             waiting += h.status == "waiting"
             out.append((h, waiting if h.status == "waiting" else None))
-        if status == "assigned":  # positions count the waiting ones, which this list does not hold
-            return [(h, None) for h, _ in out]
         return out
 
     def closed_handoffs(self, limit: int = 50, before: int | None = None) -> list[Handoff]:
