@@ -124,9 +124,10 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
         "context": {k: v for k, v in context.items() if k not in ("keys", "bias", "gate")},
         "target_risk": target_risk, "previous": previous, **checksums,
     }
-    held, prev_held = _heldout(Path(data_dir), Path(out_dir), target, meta, heldout, echo)
+    new, prev = _evaluate(Path(data_dir), Path(out_dir), target, meta, heldout, dialogues, echo)
+    held, prev_held = new.get("heldout"), prev.get("heldout")
+    chats, prev_chats = new.get("dialogues"), prev.get("dialogues")
     meta["metrics"]["heldout"] = held
-    chats, prev_chats = _dialogues(Path(data_dir), Path(out_dir), target, meta, dialogues, echo)
     meta["metrics"]["dialogues"] = chats
     artefacts.write_metadata(target, meta)
     if report:
@@ -163,60 +164,44 @@ def _compare(texts: list[str], labels: list[str], classes: list[str], embedder: 
     return rows
 
 
-def _heldout(data_dir: Path, out_dir: Path, target: Path, meta: dict[str, Any], heldout: Path | None,
-             echo: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Evaluate the new model (and the current one, if any) on the held-out file."""
-    if heldout is None or not Path(heldout).exists():
-        return None, None
-    from bot.dialogue.engine import Bot
-    from bot.dialogue.policy import thresholds_for
-    from training.evaluate import evaluate, read_jsonl
-
-    records = read_jsonl(Path(heldout))
-    kb = knowledge.load(data_dir)
-    artefacts.write_metadata(target, meta)
-    new_model = artefacts.load_model(target)
-    new = evaluate(Bot(kb, new_model, thresholds_for(new_model.metadata.get("thresholds"))), records)
-    new.pop("errors")
-    prev = None
-    if meta.get("previous"):
-        try:
-            old_model = artefacts.load_model(artefacts.version_dir(out_dir, meta["previous"]))
-            prev = evaluate(Bot(kb, old_model, thresholds_for(old_model.metadata.get("thresholds"))), records)
-            prev.pop("errors")
-        except KefuError as exc:  # an old model built with other libraries cannot be compared
-            echo(f"previous model not compared: {exc}")
-    echo(f"held-out: route accuracy {new['route_accuracy']:.3f}, human recall {new['human_recall']:.3f}, "
-         f"macro-F1 {new['macro_f1']:.3f}, wrong answers {new['wrong_answer_rate']:.3f}")
-    return new, prev
-
-
-def _dialogues(data_dir: Path, out_dir: Path, target: Path, meta: dict[str, Any], dialogues: Path | None,
-               echo: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """Each conversation file of `dialogues` (a file or a folder) played with the new model, and with
-    the current one if there is one: {file name: figures}."""
-    if dialogues is None or not Path(dialogues).exists():
-        return None, None
+def _evaluate(data_dir: Path, out_dir: Path, target: Path, meta: dict[str, Any], heldout: Path | None,
+              dialogues: Path | None, echo: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The new model, and the current one if there is one, each loaded once, on the held-out messages
+    ("heldout") and on each conversation file of `dialogues`, a file or a folder ("dialogues": {name:
+    figures})."""
     from bot.loader import load_bot
     from training.dialogues import evaluate_dialogues
-    from training.evaluate import read_jsonl
+    from training.evaluate import evaluate, read_jsonl
 
-    files = sorted(Path(dialogues).glob("*.jsonl")) if Path(dialogues).is_dir() else [Path(dialogues)]
+    records = read_jsonl(Path(heldout)) if heldout is not None and Path(heldout).exists() else None
+    files = [] if dialogues is None or not Path(dialogues).exists() else (
+        sorted(Path(dialogues).glob("*.jsonl")) if Path(dialogues).is_dir() else [Path(dialogues)])
     sets = {f.stem: read_jsonl(f) for f in files}
+    if records is None and not sets:
+        return {}, {}
     artefacts.write_metadata(target, meta)
 
-    def play(version: str) -> dict[str, Any]:
+    def figures(version: str) -> dict[str, Any]:
         bot = load_bot(data_dir, out_dir, version=version)
-        return {name: {k: v for k, v in evaluate_dialogues(bot, chats).items() if k != "errors"}
-                for name, chats in sets.items()}
+        out: dict[str, Any] = {}
+        if records is not None:
+            out["heldout"] = {k: v for k, v in evaluate(bot, records).items() if k != "errors"}
+        if sets:
+            out["dialogues"] = {name: {k: v for k, v in evaluate_dialogues(bot, chats).items() if k != "errors"}
+                                for name, chats in sets.items()}
+        return out
 
-    new, prev = play(target.name), None
+    new, prev = figures(target.name), {}
     if meta.get("previous"):
         try:
-            prev = play(meta["previous"])
-        except KefuError as exc:
-            echo(f"previous model's conversations not compared: {exc}")
-    for name, m in new.items():
+            prev = figures(meta["previous"])
+        except KefuError as exc:  # an old model built with other libraries cannot be compared
+            echo(f"previous model not compared: {exc}")
+    if "heldout" in new:
+        m = new["heldout"]
+        echo(f"held-out: route accuracy {m['route_accuracy']:.3f}, human recall {m['human_recall']:.3f}, "
+             f"macro-F1 {m['macro_f1']:.3f}, wrong answers {m['wrong_answer_rate']:.3f}")
+    for name, m in new.get("dialogues", {}).items():
         echo(f"conversations ({name}): turns right {m['entry_accuracy']:.3f}, "
              f"follow-ups {m['follow_up_accuracy']:.3f}, FAQ turns handed off {m['faq_handoff_rate']:.3f}, "
              f"chats right {m['chat_accuracy']:.3f}")
