@@ -25,7 +25,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from bot.dialogue.knowledge import KnowledgeBase
-from bot.language.model import CONTEXT_FEATURES, context_features, softmax
+from bot.language.model import CONTEXT_FEATURES, context_features, gate_of, softmax
 from bot.language.normalize import normalize
 
 LAMBDAS = (0.01, 0.03, 0.1, 0.3, 1.0)  # L2 weight per turn, times the number of turns
@@ -95,7 +95,7 @@ def _turns(texts: list[str], labels: list[str], oof: np.ndarray, classes: list[s
 def _accuracy(w: np.ndarray, theta: np.ndarray, part: dict[str, np.ndarray]) -> float:
     if not len(part["y"]):
         return 1.0
-    gate = 2.0 / (1.0 + np.exp(-(part["feats"] @ theta)))
+    gate = gate_of(theta, part["feats"])
     return float(((part["logp"] + gate[:, None] * w[part["prev"]]).argmax(1) == part["y"]).mean())
 
 

@@ -215,8 +215,13 @@ def context_features(norm: str, probs_alone: np.ndarray) -> np.ndarray:
                      float(bool(_ENDS_NE.search(norm))), float(probs_alone.max())])
 
 
+def gate_of(gate: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """2 * sigmoid(gate . features), row by row: the scale of the context bias (training uses it too)."""
+    return np.asarray(2.0 / (1.0 + np.exp(-(features @ gate))))
+
+
 def context_gate(gate: np.ndarray, norm: str, probs_alone: np.ndarray) -> float:
-    return float(2.0 / (1.0 + np.exp(-float(gate @ context_features(norm, probs_alone)))))
+    return float(gate_of(gate, context_features(norm, probs_alone)))
 
 
 def ranking_from(labels: list[str], probs: np.ndarray, top_k: int | None = None) -> list[IntentPrediction]:
