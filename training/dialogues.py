@@ -5,8 +5,8 @@ A chat is a JSON line `{"id", "goods"?, "turns": [{"text", "route", "faq": [ids]
 the shopper's messages in order, each labelled with the entry a good human agent would understand
 in context. A turn is right when the bot answers it from one of its entries, or offers one of them
 as the first quick reply; a turn that needs a person is right when it goes to one. A request to
-rephrase is not an answer, and once a chat went to a person the bot says nothing more, so a wrong
-handoff costs every later turn of its chat.
+rephrase is not an answer. After a handoff the bot answers only what it is sure of while the shopper
+waits (nobody claims a chat here), so a wrong handoff costs its turn and the unsure turns after it.
 """
 
 from __future__ import annotations

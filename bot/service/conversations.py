@@ -25,6 +25,8 @@ from bot.service.store import Store
 log = logging.getLogger(__name__)
 # A handoff's transcript: the newest messages of the chat (the one that was handed off among them).
 TRANSCRIPT_LIMIT = 500
+# The one entry the bot leaves to the person even while the shopper waits: a greeting in the queue.
+WAITING_CALL = "smalltalk.greeting"
 
 
 def message_dict(m: Message) -> dict[str, Any]:
@@ -71,18 +73,18 @@ class Conversations:
         check_message(text)
         chat, last_text = self.store.session_context(session_id)
         new = session_id is None  # stored by this turn's first write
-        if chat.mode == "human":
-            to_agent = self._to_agent(chat.id, text)
-            if to_agent is not None:
-                return to_agent
         # The reply is computed before anything is written: a turn is one transaction.
         out, after = self.bot.turn(text, SessionState(fallbacks=chat.fallbacks, last_intent=chat.last_intent,
                                                        last_text=last_text))
+        if chat.mode == "human":
+            to_agent = self._to_agent(chat.id, text, out, after)
+            if to_agent is not None:
+                return to_agent
         if out.route == "human":
             try:
                 return self._hand_off(chat.id, text, out, new)
             except AlreadyHandedOffError:  # a message of the same session handed off meanwhile
-                to_agent = self._to_agent(chat.id, text)
+                to_agent = self._to_agent(chat.id, text, out, after)
                 if to_agent is not None:
                     return to_agent
                 return self._hand_off(chat.id, text, out, new)  # ...and it was resolved at once
@@ -93,15 +95,27 @@ class Conversations:
         self.events.publish(f"session:{chat.id}", {"type": "message", "message": message_dict(bot_msg)})
         return replace(out, session_id=chat.id, message_id=bot_msg.id)
 
-    def _to_agent(self, session_id: str, text: str) -> Reply | None:
-        """The message of a chat a person has: stored and passed to agents; None if nobody has it."""
-        stored = self.store.message_to_agent(session_id, text)
+    def _to_agent(self, session_id: str, text: str, out: Reply, after: SessionState) -> Reply | None:
+        """The message of a chat handed to a person: stored and passed to agents; None if nobody has it.
+        While the shopper waits for a person (nobody claimed the chat yet), a question the bot answers
+        with confidence is answered at once, and the agent sees both; anything else waits for the person,
+        greetings too (在吗 in the queue calls the person)."""
+        answer = None
+        if out.action == "answer" and out.intent != WAITING_CALL:
+            answer = (str(out.reply), {"last_intent": after.last_intent},
+                      {"intent": out.intent, "confidence": out.confidence, "extra": {"action": "answer"}})
+        stored = self.store.message_to_agent(session_id, text, answer)
         if stored is None:
             return None
-        msg, h = stored
+        msg, h, bot_msg = stored
+        handoff = {"id": h.id, "status": h.status, "position": self.store.queue_position(h.id)}
         self.events.publish("agents", {"type": "message", "handoff_id": h.id, "message": message_dict(msg)})
-        return Reply("human", "handoff", h.intent, 0.0, None, h.reason, session_id=session_id, message_id=msg.id,
-                     handoff={"id": h.id, "status": h.status, "position": self.store.queue_position(h.id)})
+        if bot_msg is None:
+            return Reply("human", "handoff", h.intent, 0.0, None, h.reason, session_id=session_id, message_id=msg.id,
+                         handoff=handoff)
+        self.events.publish("agents", {"type": "message", "handoff_id": h.id, "message": message_dict(bot_msg)})
+        self.events.publish(f"session:{session_id}", {"type": "message", "message": message_dict(bot_msg)})
+        return replace(out, session_id=session_id, message_id=bot_msg.id, handoff=handoff)
 
     def _hand_off(self, session_id: str, text: str, out: Reply, new: bool) -> Reply:
         guesses = [p.as_dict() for p in out.ranking[:3]]

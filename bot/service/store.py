@@ -163,19 +163,25 @@ class Store:
             self._touch(s, session_id, now, new_session)
             return insert_message(s, session_id, role, text, now, **fields)
 
-    def message_to_agent(self, session_id: str, text: str) -> tuple[Message, Handoff] | None:
+    def message_to_agent(self, session_id: str, text: str,
+                         answer: tuple[str, dict[str, Any], dict[str, Any]] | None = None,
+                         ) -> tuple[Message, Handoff, Message | None] | None:
         """One transaction: the shopper's message stored for the person who has the chat, with that
-        handoff; None (and nothing stored) when the session has no open handoff any more."""
+        handoff; None (and nothing stored) when the session has no open handoff any more. `answer`
+        (the bot's text, the session's new state, the reply's fields) is stored as the bot's reply
+        while nobody has claimed the handoff yet, and is dropped once a person has the chat."""
         with self.tx(write=True) as s:
-            # Locked (PostgreSQL; SQLite's write lock is the transaction's): a resolution waits for
-            # this message, or this message sees the resolution.
+            # Locked (PostgreSQL; SQLite's write lock is the transaction's): a resolution or a claim
+            # waits for this message, or this message sees it.
             h = s.scalars(_open_handoff_of(session_id).with_for_update()).first()
             if h is None:
                 return None
             now = utcnow()
-            self._touch(s, session_id, now, False)
+            waiting = answer is not None and h.status == "waiting"
+            self._touch(s, session_id, now, False, **(answer[1] if waiting and answer else {}))
             msg = insert_message(s, session_id, "shopper", text, now)
-            return msg, h
+            bot_msg = insert_message(s, session_id, "bot", answer[0], now, **answer[2]) if waiting and answer else None
+            return msg, h, bot_msg
 
     def messages(self, session_id: str, after: int = 0, limit: int = 500, newest: bool = False) -> list[Message]:
         """A session's messages after id `after`, oldest first: the first `limit`, or with `newest` the

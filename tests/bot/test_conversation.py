@@ -50,6 +50,23 @@ def test_person_coming_is_said_once(bot, store: Store) -> None:  # type: ignore[
     assert len(bot_msgs) == 1
 
 
+def test_while_waiting_the_bot_answers_what_it_knows_and_the_agent_sees_it(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
+    conv = Conversations(lambda: bot, store, now=lambda: at(14))
+    first = conv.chat(None, "转人工")
+    sid, hid = first.session_id, first.handoff["id"]  # type: ignore[index]
+    waiting = conv.chat(sid, "可以开发票吗")
+    assert (waiting.route, waiting.action, waiting.intent) == ("faq", "answer", "payment.invoice")
+    assert waiting.reply and waiting.handoff == {"id": hid, "status": "waiting", "position": 1}
+    assert conv.chat(sid, "在吗").reply is None  # in the queue, a greeting calls the person
+    assert store.get_handoff(hid).status == "waiting"
+    transcript = [(m["role"], m["text"]) for m in conv.detail(hid)["transcript"]]
+    assert ("shopper", "可以开发票吗") in transcript and ("bot", waiting.reply) in transcript
+    conv.claim(hid, "alice")
+    claimed = conv.chat(sid, "可以开发票吗")  # the person has the chat now: the bot keeps quiet
+    assert (claimed.route, claimed.reply) == ("human", None)
+    assert [m["role"] for m in conv.history(sid)][-1] == "shopper"
+
+
 def test_outside_service_hours_the_shopper_hears_when_agents_are_back(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
     conv = Conversations(lambda: bot, store, now=lambda: at(3))
     out = conv.chat(None, "转人工")
