@@ -3,8 +3,9 @@
 `decide(evidence, thresholds)` returns the decision and the session's next state. The evidence is
 everything the engine gathered: the message's ranking, the rankings of its questions when it asks
 several, the rule that fired and the triggers taken back, the ranking of the message read with the
-previous one when it leans on it, and the session's state. Bands (thresholds come from training's
-risk-coverage curve, or config):
+previous one when it leans on it, and the session's state. A follow-up the message alone leaves
+open is decided on that joined reading when it is clear, else on the mean of the two readings.
+Bands (thresholds come from training's risk-coverage curve, or config):
 - answer: the best FAQ entry is sure enough and clear of the runner-up;
 - suggest: unsure, but a few FAQ entries together are likely: offer them as quick replies (in a
   chat, whenever they are plausible at all: between an answer and a handoff there is a conversation);
@@ -151,10 +152,14 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
         return Decision("clarify", None, 0.0, Reason.LOW_CONFIDENCE)
     ranking = without(ev.ranking, ev.taken_back)
     d = one_ranking(ranking, th, rule=ev.rule, fallbacks=fallbacks, chat=chat)
-    if d.action != "answer" and ev.rule is None and ev.context is not None:
-        with_context = one_ranking(without(ev.context, ev.taken_back), th, fallbacks=fallbacks, chat=chat)
-        if with_context.action == "answer":  # the follow-up is clear with the topic it continues
+    sure = d.action == "answer" and d.confidence >= th.answer
+    if not sure and ev.rule is None and ev.context is not None:  # a follow-up the message alone leaves open
+        joined = without(ev.context, ev.taken_back)
+        with_context = one_ranking(joined, th, fallbacks=fallbacks, chat=chat)
+        if d.action != "answer" and with_context.action == "answer":  # clear with the topic it continues
             d = with_context
+        else:  # both unsure (or only small talk's lower bar): the two readings together
+            d = one_ranking(mean_ranking(ranking, joined), th, fallbacks=fallbacks, chat=chat)
     if d.action == "handoff":
         return d
     clauses = [without(r, ev.taken_back) for r in ev.clauses]
@@ -175,6 +180,14 @@ def without(ranking: list[IntentPrediction], reasons: frozenset[Reason]) -> list
         return ranking
     mass = 1.0 - sum(p.confidence for p in ranking if p.intent in dropped)
     return [IntentPrediction(p.intent, p.confidence / mass) for p in kept] if mass > 0 else kept
+
+
+def mean_ranking(a: list[IntentPrediction], b: list[IntentPrediction]) -> list[IntentPrediction]:
+    """The mean of two readings of a message (entries missing from one count 0 there), best first."""
+    mass: dict[str, float] = {}
+    for p in [*a, *b]:
+        mass[p.intent] = mass.get(p.intent, 0.0) + p.confidence / 2
+    return sorted((IntentPrediction(i, c) for i, c in mass.items()), key=lambda p: -p.confidence)
 
 
 def one_ranking(ranking: list[IntentPrediction], th: Thresholds, *, rule: Reason | None = None,

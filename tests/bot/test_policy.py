@@ -133,6 +133,18 @@ def test_an_unclear_follow_up_is_read_with_the_topic_it_continues() -> None:
     assert d.action == "handoff"
 
 
+def test_a_follow_up_both_readings_leave_open_is_decided_on_their_mean() -> None:
+    # 1.5的呢 after a size question: alone it looks like small talk (好的呢), joined it is unsure too.
+    alone = [P("smalltalk.thanks", 0.52), P("size.recommend", 0.14), P("human.other", 0.1), P("size.chart", 0.1)]
+    joined = [P("size.recommend", 0.5), P("size.chart", 0.3), P("smalltalk.thanks", 0.05)]
+    d, _ = decide(Evidence("1.5的呢", alone, context=joined), TH)
+    assert (d.action, d.intent) == ("suggest", "size.recommend")
+    assert [round(p.confidence, 3) for p in d.ranking[:2]] == [0.32, 0.285]
+    # A message sure on its own is not bent by the previous one.
+    d, _ = decide(Evidence("发什么快递", SURE, context=[P("size.fit", 0.9)]), TH)
+    assert (d.action, d.intent) == ("answer", "shipping.when")
+
+
 def test_each_clear_question_of_a_message_is_answered() -> None:
     clauses = [[P("shipping.when", 0.9), P("size.fit", 0.1)], [P("shipping.fee", 0.8), P("size.fit", 0.2)],
                [P("smalltalk.thanks", 0.9), P("size.fit", 0.1)]]
