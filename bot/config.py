@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     port: int = 8000
     database_url: str = f"sqlite:///{ROOT / 'kefu.db'}"
     agent_tokens: str = ""  # "name:token,name2:token2"
-    admin_token: str = ""  # bearer token for /v1/admin (model reload and rollback)
+    admin_token: str = ""  # bearer token for /v1/admin and the manager's console (the manager "admin")
+    manager_tokens: str = ""  # "name:token,...": managers by name (the knowledge base's audit log names them)
     allowed_origins: str = ""  # comma-separated; empty allows none cross-origin
     webhook_url: str = ""  # POSTed a signed JSON event on every new handoff
     webhook_secret: str = ""  # HMAC-SHA256 key for the X-Kefu-Signature header
@@ -70,6 +71,11 @@ class Settings(BaseSettings):
         """token -> agent name, from KEFU_AGENT_TOKENS (checked when the settings are read)."""
         return dict(_parse_agents(self.agent_tokens))
 
+    def managers(self) -> dict[str, str]:
+        """token -> manager name: KEFU_MANAGER_TOKENS, and KEFU_ADMIN_TOKEN as "admin"."""
+        named = dict(_parse_agents(self.manager_tokens, "KEFU_MANAGER_TOKENS", "manager"))
+        return {**named, self.admin_token: "admin"} if self.admin_token else named
+
     @model_validator(mode="after")
     def _check_secrets(self) -> Settings:
         """A misconfiguration stops start-up with what to fix, rather than lock an agent out or let a
@@ -82,8 +88,11 @@ class Settings(BaseSettings):
                              "give each agent a token of their own")
         if self.admin_token and len(self.admin_token) < MIN_TOKEN_CHARS:
             raise ValueError(f"KEFU_ADMIN_TOKEN is shorter than {MIN_TOKEN_CHARS} characters; use a long random one")
-        if self.admin_token and self.admin_token in tokens:
-            raise ValueError("KEFU_ADMIN_TOKEN is also an agent's token in KEFU_AGENT_TOKENS; give the admin its own")
+        managers = [t for t, _ in _parse_agents(self.manager_tokens, "KEFU_MANAGER_TOKENS", "manager")]
+        managers += [self.admin_token] if self.admin_token else []
+        if len(set(managers)) != len(managers) or set(managers) & set(tokens):
+            raise ValueError("a manager's token (KEFU_ADMIN_TOKEN, KEFU_MANAGER_TOKENS) is also another's token; "
+                             "give each manager and agent a token of their own")
         if self.webhook_url and len(self.webhook_secret) < MIN_TOKEN_CHARS:
             raise ValueError(f"KEFU_WEBHOOK_URL needs KEFU_WEBHOOK_SECRET of {MIN_TOKEN_CHARS}+ characters to sign "
                              "its requests")
@@ -99,17 +108,17 @@ MIN_TOKEN_CHARS = 8
 MAX_NAME_CHARS = 64  # the store's column for who handled a handoff
 
 
-def _parse_agents(value: str) -> list[tuple[str, str]]:
+def _parse_agents(value: str, setting: str = "KEFU_AGENT_TOKENS", who: str = "agent") -> list[tuple[str, str]]:
     """`name:token,name2:token2` as (token, name) pairs; ValueError names the entry that is wrong."""
     out = []
     for n, pair in enumerate(filter(None, (p.strip() for p in value.split(","))), 1):
         name, sep, token = (x.strip() for x in pair.partition(":"))
         if not sep or not name or not token:
-            raise ValueError(f"KEFU_AGENT_TOKENS entry {n} is not 'name:token'")
+            raise ValueError(f"{setting} entry {n} is not 'name:token'")
         if len(name) > MAX_NAME_CHARS:
-            raise ValueError(f"KEFU_AGENT_TOKENS entry {n}: an agent's name is at most {MAX_NAME_CHARS} characters")
+            raise ValueError(f"{setting} entry {n}: a {who}'s name is at most {MAX_NAME_CHARS} characters")
         if len(token) < MIN_TOKEN_CHARS:
-            raise ValueError(f"KEFU_AGENT_TOKENS: the token of agent '{name}' is shorter than {MIN_TOKEN_CHARS} "
+            raise ValueError(f"{setting}: the token of {who} '{name}' is shorter than {MIN_TOKEN_CHARS} "
                              "characters; use a long random one")
         out.append((token, name))
     return out

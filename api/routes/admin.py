@@ -17,13 +17,20 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], responses={
 _bearer = HTTPBearer(auto_error=False)
 
 
-def require_admin(request: Request,
-                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-    token = get_app_settings(request).admin_token
+def current_manager(request: Request,
+                    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+    """The manager's name for a valid bearer token (KEFU_ADMIN_TOKEN is "admin"); 401 without one,
+    403 for a wrong one."""
     if creds is None:
         raise HTTPException(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
-    if not token or _agent_for(creds.credentials, {token: "admin"}) is None:
+    name = _agent_for(creds.credentials, get_app_settings(request).managers())
+    if name is None:
         raise HTTPException(403, "invalid admin token")
+    return name
+
+
+require_admin = current_manager
+ManagerDep = Annotated[str, Depends(current_manager)]
 
 
 class ReloadIn(BaseModel):
