@@ -101,6 +101,31 @@ class Handoff(Base):
     )
 
 
+class KbChange(Base):
+    """The audit log of the knowledge base: every change a manager made, with the entry before and after."""
+
+    __tablename__ = "kb_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    who: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(64), index=True)  # an entry's id, or "shop" for the shop's facts
+    action: Mapped[str] = mapped_column(String(16))  # create | update | shop
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class ReviewDecision(Base):
+    """What a manager decided about a shopper message of the review queue (one decision a message)."""
+
+    __tablename__ = "review_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    action: Mapped[str] = mapped_column(String(16))  # add_examples | new_entry | human | dismiss
+    intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    who: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 OPEN_STATUSES = ("waiting", "assigned")
 CLOSED_STATUSES = ("resolved",)
 
