@@ -45,13 +45,15 @@ def test_heldout_routing_quality(bot, path: Path) -> None:  # type: ignore[no-un
     assert m["wrong_answer_rate"] <= 0.02, m
 
 
-# Conversations (data/dialogues, written apart from data/faq, never trained on): dev was used for
-# error analysis, test only measured. Floors a little under what the default model reaches (the
-# issue's targets are higher: route 0.97, entry 0.95, follow-ups 0.93, FAQ handed off 2%, human
+# Conversations (data/dialogues, written apart from data/faq, never trained on): dev and dev2 (written
+# later) were used for error analysis, test only measured. Floors a little under what the default
+# model reaches (the targets are higher: route 0.97, entry 0.95, follow-ups 0.93, FAQ handed off 2%, human
 # recall 0.98, chats 0.92; the README's quality section has the figures).
 DIALOGUE_FLOORS = {
     "dev": {"route_accuracy": 0.97, "entry_accuracy": 0.93, "follow_up_accuracy": 0.83, "human_recall": 0.93,
             "chat_accuracy": 0.83, "faq_handoff_rate": 0.03},
+    "dev2": {"route_accuracy": 0.97, "entry_accuracy": 0.94, "follow_up_accuracy": 0.85, "human_recall": 0.95,
+             "chat_accuracy": 0.88, "faq_handoff_rate": 0.02},
     "test": {"route_accuracy": 0.97, "entry_accuracy": 0.92, "follow_up_accuracy": 0.85, "human_recall": 0.93,
              "chat_accuracy": 0.80, "faq_handoff_rate": 0.02},
 }
@@ -61,7 +63,7 @@ DIALOGUE_FLOORS = {
 def test_dialogue_quality(bot, name: str) -> None:  # type: ignore[no-untyped-def]
     m = evaluate_dialogues(bot, read_jsonl(DATA.parent / "dialogues" / f"{name}.jsonl"))
     floors = DIALOGUE_FLOORS[name]
-    assert m["chats"] >= 60 and m["follow_ups"] >= 40
+    assert m["chats"] >= 60 and m["follow_ups"] >= 30
     for key, floor in floors.items():
         if key == "faq_handoff_rate":
             assert m[key] <= floor, (key, m[key])
