@@ -62,6 +62,22 @@ def _hypothetical(text: str, found: re.Match[str]) -> bool:
     return bool(_IF_BEFORE.search(text[: found.start()]) or _IF_AFTER.search(text[found.end():]))
 
 
+# "Is it genuine? Could it be a fake?" asked before buying (是不是正品, 会不会是假货, 有假货吗, 保证不是
+# 高仿吧) is a question about the goods, not a fake received: left to the classifier, which knows
+# both (and a shop can teach it an answer). A fake stated (收到的是假货, 你们卖假货) still hands off.
+_FAKE = re.compile(r"假货|不是正品|山寨|高仿|仿品|翻新机?|二手的?")
+_ASKS_BEFORE = re.compile(r"(是不是|会不会|会|有没有|有|是否|能否|保证|保不保证|敢保证|怕|担心)[^,.!?;，。！？；\s]{0,3}$")
+_ASKS_AFTER = re.compile(r"^[^,.!?;，。！？；\s]{0,3}(吗|么|嘛|不|没)?\s*[?？]?$")
+
+
+def _asks_about_fakes(text: str, found: re.Match[str]) -> bool:
+    if not _FAKE.fullmatch(found.group(0)):
+        return False
+    before, after = text[: found.start()], text[found.end():]
+    a_not_a = found.group(0).startswith("不是") and before.endswith("是")  # 是不是正品
+    return bool((a_not_a or _ASKS_BEFORE.search(before)) and _ASKS_AFTER.search(after))
+
+
 # "I do not want a person, I only ask when it ships": a negation or a concession right before a
 # trigger word (不用转人工, 不是要投诉, 不会给差评, 倒不至于坏了, 没有质量问题, 别担心不会投诉) takes it
 # back; the message then goes to the classifier like any other. A-not-A questions (是不是骗子, 会不会
@@ -91,7 +107,7 @@ def read(text: str) -> tuple[tuple[Reason, str] | None, frozenset[Reason]]:
     taken: set[Reason] = set()
     for pattern, reason in _RULES:
         for found in pattern.finditer(text):
-            if reason is Reason.PROBLEM and _hypothetical(text, found):
+            if reason is Reason.PROBLEM and (_hypothetical(text, found) or _asks_about_fakes(text, found)):
                 continue
             if _taken_back(text, found, reason):
                 taken.add(reason)

@@ -53,6 +53,8 @@ def test_rules_route_to_a_person(text: str, reason: Reason) -> None:
     "红包过期了还能用吗", "券过期了能补吗",
     # a problem in a hypothetical asks about policy
     "万一收到是碎的 运费谁出", "假如发错颜色了能换吗", "屏幕有坏点的话能退吗",
+    # asking whether the goods are genuine, before buying
+    "是不是正品", "会不会是假货", "有假货吗", "保证不是高仿吧", "有没有翻新机", "会不会是二手的", "怕买到假货",
 ])
 # fmt: on
 def test_rules_leave_calm_questions_alone(text: str) -> None:
@@ -93,6 +95,10 @@ def test_a_trigger_word_taken_back_fires_no_rule(text: str) -> None:
     ("不是说好包邮吗 骗子", Reason.COMPLAINT),
     ("不用转人工了 算了 我要投诉", Reason.COMPLAINT),  # one trigger taken back, another not
     ("不想投诉的 但是东西碎了", Reason.PROBLEM),
+    ("收到的是假货", Reason.PROBLEM),                # a fake received, not a question
+    ("你们卖假货", Reason.PROBLEM),
+    ("鉴定了不是正品 怎么办", Reason.PROBLEM),
+    ("这个是翻新机吧 屏幕有划痕", Reason.PROBLEM),
 ])
 # fmt: on
 def test_a_real_request_complaint_or_problem_still_fires(text: str, reason: Reason) -> None:
