@@ -110,8 +110,7 @@ class Store:
     def ping(self) -> bool:
         try:
             with self.tx() as s:
-                s.execute(select(1))
-            return True
+                return s.execute(select(1)).scalar() == 1
         except StoreUnavailableError:
             return False
 
@@ -127,8 +126,7 @@ class Store:
         if row is None:
             raise SessionNotFoundError("session not found")
         values = dict(row)
-        last = values.pop("last_text")
-        return ChatSession(**values), last
+        return ChatSession(**{k: v for k, v in values.items() if k != "last_text"}), values["last_text"]
 
     def _touch(self, s: Session, session_id: str, now: dt.datetime, new_session: bool, **values: Any) -> None:
         """Store a new session, or mark an existing one as updated (with `values`)."""
@@ -163,25 +161,23 @@ class Store:
             self._touch(s, session_id, now, new_session)
             return insert_message(s, session_id, role, text, now, **fields)
 
-    def message_to_agent(self, session_id: str, text: str,
-                         answer: tuple[str, dict[str, Any], dict[str, Any]] | None = None,
-                         ) -> tuple[Message, Handoff, Message | None] | None:
+    def message_to_agent(self, session_id: str, text: str, answer: tuple[str, dict[str, Any], dict[str, Any]]
+                         | None = None) -> tuple[Message, Handoff, Message | None] | None:
         """One transaction: the shopper's message stored for the person who has the chat, with that
         handoff; None (and nothing stored) when the session has no open handoff any more. `answer`
         (the bot's text, the session's new state, the reply's fields) is stored as the bot's reply
-        while nobody has claimed the handoff yet, and is dropped once a person has the chat."""
+        while nobody has claimed the handoff, and dropped once a person has the chat. The handoff
+        is locked (PostgreSQL; SQLite's write lock is the transaction's): a resolution or a claim
+        waits for this message, or this message sees it."""
         with self.tx(write=True) as s:
-            # Locked (PostgreSQL; SQLite's write lock is the transaction's): a resolution or a claim
-            # waits for this message, or this message sees it.
             h = s.scalars(_open_handoff_of(session_id).with_for_update()).first()
             if h is None:
                 return None
+            reply = answer if answer is not None and h.status == "waiting" else None
             now = utcnow()
-            waiting = answer is not None and h.status == "waiting"
-            self._touch(s, session_id, now, False, **(answer[1] if waiting and answer else {}))
+            self._touch(s, session_id, now, False, **(reply[1] if reply else {}))
             msg = insert_message(s, session_id, "shopper", text, now)
-            bot_msg = insert_message(s, session_id, "bot", answer[0], now, **answer[2]) if waiting and answer else None
-            return msg, h, bot_msg
+            return msg, h, insert_message(s, session_id, "bot", reply[0], now, **reply[2]) if reply else None
 
     def messages(self, session_id: str, after: int = 0, limit: int = 500, newest: bool = False) -> list[Message]:
         """A session's messages after id `after`, oldest first: the first `limit`, or with `newest` the
