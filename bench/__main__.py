@@ -187,9 +187,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             _section(res, "catalogue", a.out, catalogue, into=growth)
         if "training" in only:
             if cfg["training"]:
-                from bench.footprint import time_kefu_train
+                from bench.footprint import time_console_train, time_kefu_train
 
-                _section(res, "training", a.out, lambda: time_kefu_train(a.data))
+                def both() -> dict[str, Any]:  # in one run, one after the other: their ratio is the figure
+                    full, console = time_kefu_train(a.data), time_console_train(a.data)
+                    ratio = round(console["seconds"] / full["seconds"], 3) if full["seconds"] else None
+                    return {**full, "console": console, "console_ratio": ratio}
+
+                _section(res, "training", a.out, both)
             else:
                 res["training"] = {"skipped": "kefu train is not timed in --quick"}
         if "catalogue" in only and cfg["catalogue_usem3"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -74,6 +75,22 @@ def time_kefu_train(data_dir: Path, timeout: float = 900) -> dict[str, Any]:
         tail = [ln for ln in proc.stderr.splitlines() if ln.strip() and "%|" not in ln][-4:]
         return {"command": "kefu train --data DATA --out TMP", "seconds": round(seconds, 2),
                 "returncode": proc.returncode, "output_tail": tail}
+
+
+def time_console_train(data_dir: Path, timeout: float = 900) -> dict[str, Any]:
+    """Wall time of a training run of the manager's console (`kefu train-job`: three folds, no embedder
+    comparison, not published) into a temporary folder, as the server spawns it."""
+    with tempfile.TemporaryDirectory(prefix="kefu-bench-job-") as tmp:
+        state = Path(tmp) / "job.json"
+        state.write_text(json.dumps({"job": "bench", "status": "running", "progress": 0.0}), encoding="utf-8")
+        env = {**clean_env(), "KEFU_DATA_DIR": str(data_dir), "KEFU_MODELS_DIR": str(Path(tmp) / "models")}
+        t0 = time.perf_counter()
+        proc = subprocess.run([*kefu_command(), "train-job", str(state)], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=timeout, check=False)
+        seconds = time.perf_counter() - t0
+        result = json.loads(state.read_text(encoding="utf-8"))
+        return {"command": "kefu train-job STATE", "seconds": round(seconds, 2), "returncode": proc.returncode,
+                "status": result.get("status"), "error": result.get("error")}
 
 
 def static_builder_help() -> str | None:

@@ -119,6 +119,10 @@ def markdown(res: dict[str, Any]) -> str:
         if "seconds" in t:
             lines += [f"`{t['command']}` (default embedder, cross-validation, held-out gate, report): "
                       f"{t['seconds']} s (exit {t['returncode']}).", ""]
+            c = t.get("console")
+            if c:
+                lines += [f"`{c['command']}` (the console's run: three folds, no embedder comparison): "
+                          f"{c['seconds']} s ({c['status']}), {t['console_ratio']} of `kefu train`, same run.", ""]
         else:
             lines += [str(t.get("skipped") or t.get("error")), ""]
         for name, m in res.get("models", {}).items():

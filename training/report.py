@@ -101,7 +101,7 @@ def write_report(out: Path, *, labels: list[str], probs: np.ndarray, classes: li
         f"# Model {meta['model_version']}", "",
         f"Embedder `{meta['embedder']}`, featurizer `{meta['featurizer']}`, seed {meta['seed']}, "
         f"{meta['n_examples']} examples of {len(classes)} entries, data hash `{meta['data_hash']}`.", "",
-        "## Cross-validation (stratified 5-fold)", "",
+        f"## Cross-validation (stratified {meta.get('folds', 5)}-fold)", "",
         f"- accuracy **{cv['accuracy']:.3f}**, macro-F1 **{cv['macro_f1']:.3f}**",
         f"- family accuracy {cv['family_accuracy']:.3f}, family macro-F1 {cv['family_macro_f1']:.3f}",
         f"- expected calibration error (ECE) {cv['ece']:.3f}: see the reliability diagram", "",

