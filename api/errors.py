@@ -16,6 +16,7 @@ from bot.errors import (
     IncompatibleModelError,
     InvalidInputError,
     KefuError,
+    KnowledgeWriteError,
     ModelNotFoundError,
     NotFoundError,
     SessionNotFoundError,
@@ -29,6 +30,7 @@ _STATUS: tuple[tuple[type[KefuError], int, str], ...] = (
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),
     (StoreUnavailableError, 503, "unavailable"),
+    (KnowledgeWriteError, 503, "unwritable"),
     (ModelNotFoundError, 404, "no_model"),
     (IncompatibleModelError, 409, "incompatible_model"),
 )

@@ -41,3 +41,7 @@ class SessionNotFoundError(NotFoundError):
 
 class AlreadyHandedOffError(ConflictError):
     """The session already has an open handoff (the database allows one at a time)."""
+
+
+class KnowledgeWriteError(KefuError):
+    """The data folder could not be written (permissions, a full disk); the old files were kept."""
