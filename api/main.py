@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import secrets
 import signal
 import threading
 from collections.abc import AsyncIterator
@@ -14,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import errors, logs, middleware
-from api.routes import admin, chat, handoffs, health, pages, widget
+from api.routes import admin, chat, handoffs, health, kb, pages, review, train, widget
 from bot import __version__
 from bot.config import Settings, get_settings
 from bot.dialogue.engine import Bot
@@ -27,6 +28,9 @@ from bot.service.store import Store
 from bot.service.webhook import WebhookNotifier
 
 log = logging.getLogger(__name__)
+# Reloads are announced here; each process ignores its own announcements.
+MODELS_CHANNEL = "models"
+ORIGIN = secrets.token_hex(8)
 
 
 class BotHolder:
@@ -37,6 +41,8 @@ class BotHolder:
         self.settings = settings
         self._lock = threading.Lock()
         self.bot: Bot = self._load(None)
+        self.events: EventBus | None = None  # set once the app has its bus: reloads are announced on it
+        self._candidate: Bot | None = None
 
     def __call__(self) -> Bot:
         return self.bot
@@ -46,21 +52,46 @@ class BotHolder:
         return load_bot(s.data_dir, s.models_dir, embedder=s.embedder, overrides=s.policy.model_dump(),
                         version=version)
 
-    def reload(self, version: str | None = None) -> str:
-        """Swap in `version` (default: models/CURRENT); raise and keep the old bot if it fails."""
+    def reload(self, version: str | None = None, *, publish: bool = False, announce: bool = True) -> str:
+        """Swap in `version` (default: models/CURRENT) with the knowledge base as it is on disk; raise
+        and keep the old bot if it fails. `publish` also makes it current on disk (a restart keeps
+        it); every other process of the shop follows (`announce`, through the event bus: Redis when
+        several serve)."""
         with self._lock:
             bot = self._load(version)
             self.bot = bot
+            if publish:
+                artefacts.publish(self.settings.models_dir, bot.model.version)
         log.info("model %s in service", bot.model.version)
+        if announce and self.events is not None:
+            self.events.publish(MODELS_CHANNEL, {"type": "reload", "version": bot.model.version, "origin": ORIGIN})
         return bot.model.version
+
+    async def follow(self) -> None:
+        """Reload whenever another process announces a reload (a publish, a rollback, an edit of the
+        knowledge base), so that every process serves the same model and answers."""
+        assert self.events is not None
+        async with self.events.subscribe(MODELS_CHANNEL) as queue:
+            while True:
+                event = await queue.get()
+                if event.get("origin") != ORIGIN:
+                    await asyncio.to_thread(_safe_reload, self, str(event.get("version")))
+
+    def candidate(self, version: str) -> Bot:
+        """The bot of another model folder, for hit testing before it is published (the last one
+        asked for is kept: the manager tries several messages on it)."""
+        with self._lock:
+            if version == self.bot.model.version:
+                return self.bot
+            if self._candidate is None or self._candidate.model.version != version:
+                self._candidate = self._load(version)
+            return self._candidate
 
     def rollback(self) -> str:
         """Serve the predecessor of the model in service (not of models/CURRENT, which a reload by
         name leaves alone), then make it current on disk once it has loaded."""
         models = self.settings.models_dir
-        version = self.reload(artefacts.previous_version(models, self.bot.model.version))
-        artefacts.publish(models, version)
-        return version
+        return self.reload(artefacts.previous_version(models, self.bot.model.version), publish=True)
 
 
 def _on_sighup(holder: BotHolder) -> None:
@@ -76,9 +107,9 @@ def _on_sighup(holder: BotHolder) -> None:
         pass
 
 
-def _safe_reload(holder: BotHolder) -> None:
+def _safe_reload(holder: BotHolder, version: str | None = None) -> None:
     try:
-        holder.reload()
+        holder.reload(version, announce=False)
     except KefuError as exc:
         log.error("model reload refused, still serving %s: %s", holder.bot.model.version, exc)
 
@@ -100,11 +131,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     if settings.webhook_url else None)
         events = RedisEventBus(settings.redis_url, settings.redis_prefix) if settings.redis_url else EventBus()
         app.state.conversations = Conversations(holder, store, events, notify=notifier.notify if notifier else None)
+        holder.events = events
+        app.state.training = train.training_jobs(settings)
+        follower = asyncio.create_task(holder.follow())
         # The model and its vocabularies are hundreds of thousands of long-lived objects: move them
         # out of the collector's sight, so that full collections stop scanning them mid-request.
         gc.collect()
         gc.freeze()
         yield
+        follower.cancel()
         events.close()
         if notifier is not None:
             notifier.close()
@@ -119,6 +154,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(handoffs.router)
     app.include_router(admin.router)
+    app.include_router(review.router)
+    app.include_router(kb.router)
+    app.include_router(train.router)
     app.include_router(widget.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")

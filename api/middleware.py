@@ -39,19 +39,24 @@ async def _json(send: Send, status: int, code: str, message: str,
     await send({"type": "http.response.body", "body": body})
 
 
+ADMIN_PREFIX = "/v1/admin/"
+
+
 class BodyLimitMiddleware:
     """413 for bodies over the limit, whether or not Content-Length says so; 408 for a body that
     does not arrive whole within `timeout` seconds (a slow or stalled client holds no worker)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float, admin_bytes: int | None = None) -> None:
         self.app, self.max_bytes, self.timeout = app, max_bytes, timeout
+        self.admin_bytes = admin_bytes or max_bytes  # the manager's routes: a whole entry's examples
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.admin_bytes if scope["path"].startswith(ADMIN_PREFIX) else self.max_bytes
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await _json(send, 413, "too_large", f"request body over {self.max_bytes} bytes")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await _json(send, 413, "too_large", f"request body over {limit} bytes")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         seen, complete, started = 0, False, False
@@ -68,8 +73,8 @@ class BodyLimitMiddleware:
                 raise _Refused from None
             seen += len(msg.get("body", b""))
             complete = msg["type"] != "http.request" or not msg.get("more_body", False)
-            if seen > self.max_bytes:
-                failure = (413, "too_large", f"request body over {self.max_bytes} bytes")
+            if seen > limit:
+                failure = (413, "too_large", f"request body over {limit} bytes")
                 raise _Refused
             return msg
 
@@ -193,7 +198,8 @@ def install(app: Any, settings: Settings) -> None:
     app.state.limiter = limiter
     app.add_middleware(RateLimitMiddleware, limiter=limiter, per_ip=settings.rate_limit_ip,
                        per_session=settings.rate_limit_session, window=settings.rate_limit_window)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.request_timeout)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.request_timeout,
+                       admin_bytes=settings.max_admin_body_bytes)
     app.add_middleware(ClientAddressMiddleware, trusted=settings.trusted_proxies)
     app.add_middleware(SecurityHeadersMiddleware)
     origins = settings.origins()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -46,6 +46,14 @@ def train(
                   heldout=heldout or s.heldout_file, dialogues=dialogues or s.dialogues_dir, force=force)
     except KefuError as exc:
         _fail(exc)
+
+
+@app.command("train-job", hidden=True)
+def train_job(state: Annotated[Path, typer.Argument(help="the run's state file (bot/manage/jobs.py)")]) -> None:
+    """A training run of the manager's console, spawned by the server: quick, not made current."""
+    from training.job import run_job
+
+    raise typer.Exit(run_job(state, get_settings()))
 
 
 @app.command()
@@ -138,6 +146,45 @@ def export_labels() -> None:
         store.close()
     for row in rows:
         sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def review(
+    as_json: Annotated[bool, typer.Option("--json", help="print the groups as JSON, as GET /v1/admin/review")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="groups to print (text output)")] = 20,
+) -> None:
+    """Print the review queue: the messages the bot did not know, similar ones grouped, biggest group
+    first, with the entries each group is nearest to. Decide them in the console or by the API."""
+    from bot.manage.review import ReviewQueue
+    from bot.service.store import Store
+    from training.service import load_bot
+
+    store = Store(get_settings().database_url)
+    try:
+        store.create_schema()
+        bot = load_bot()
+        clusters = [c.as_dict() for c in ReviewQueue(store, lambda: bot).clusters()]
+    except KefuError as exc:
+        _fail(exc)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps({"clusters": clusters}, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"{len(clusters)} open groups, {sum(c['size'] for c in clusters)} messages")
+    for c in clusters[:limit]:
+        typer.echo(_review_group(c))
+
+
+def _review_group(cluster: dict[str, Any], shown: int = 3) -> str:
+    """A group in a few lines: its id and size, the nearest entries, its newest messages."""
+    near = ", ".join(f"{s['intent']} {s['score']:.2f}" for s in cluster["suggested"])
+    lines = [f"\n[{cluster['id']}] {cluster['size']} messages; nearest: {near}"]
+    for m in cluster["messages"][:shown]:
+        lines.append(f"  - {m['text']}  ({m['source']}, {m['at'][:16].replace('T', ' ')})")
+    if cluster["size"] > shown:
+        lines.append(f"  ... and {cluster['size'] - shown} more")
+    return "\n".join(lines)
 
 
 @app.command()

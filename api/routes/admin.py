@@ -51,8 +51,9 @@ def model(request: Request) -> Any:
 
 @router.post("/model/reload", dependencies=[Depends(require_admin)])
 def reload(request: Request, body: ReloadIn | None = None) -> Any:
-    """Load and verify a model, then swap it in atomically; on failure the old one keeps serving."""
-    version = request.app.state.bot.reload(body.version if body else None)
+    """Load and verify a model, then swap it in atomically; on failure the old one keeps serving. A
+    version named is published: made current on disk, and served by every process of the shop."""
+    version = request.app.state.bot.reload(body.version if body else None, publish=bool(body and body.version))
     return {"version": version}
 
 
@@ -60,3 +61,24 @@ def reload(request: Request, body: ReloadIn | None = None) -> Any:
 def rollback(request: Request) -> Any:
     """Serve the previous model again (and make it current on disk)."""
     return {"version": request.app.state.bot.rollback()}
+
+
+class TryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: StrictStr = Field(min_length=1, max_length=1000, description="a shopper's message to try")
+    version: StrictStr | None = Field(None, max_length=100, pattern=r"^[\w.-]+$",
+                                      description="a model folder (default: the model in service)")
+
+
+@router.post("/try", dependencies=[Depends(require_admin)])
+def try_message(request: Request, body: TryIn) -> Any:
+    """Hit testing: what a model makes of a message on its own (route, entry, confidence, the top
+    three entries with their titles, the answer), by the model in service or another trained one."""
+    holder = request.app.state.bot
+    bot = holder.bot if body.version is None else holder.candidate(body.version)
+    out = bot.predict(body.message)
+    titles = {i: e.title or i for i, e in bot.kb.entries.items()}
+    return {"version": bot.model.version, "route": out.route, "action": out.action, "intent": out.intent,
+            "title": titles.get(str(out.intent)), "confidence": round(out.confidence, 4), "reply": out.reply,
+            "reason": out.reason, "suggestions": out.suggestions,
+            "top": [{**p.as_dict(), "title": titles.get(p.intent, p.intent)} for p in out.ranking[:3]]}

@@ -13,6 +13,7 @@ import shutil
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -194,11 +195,34 @@ def test_rollback_returns_to_the_previous_version(srv: Server, models: Path, fir
 
 def test_rollback_after_a_reload_by_name_goes_back_from_the_model_in_service(
         srv: Server, models: Path, first: str) -> None:
-    # CURRENT on disk still names the first model; the server serves the second.
+    # A reload by name publishes: the version is served and current on disk (a restart keeps it).
     assert reload(srv, {"version": GOOD}).json() == {"version": GOOD}
+    assert (models / "CURRENT").read_text(encoding="utf-8").strip() == GOOD
     r = httpx.post(srv.url + "/v1/admin/model/rollback", headers=ADMIN, timeout=300)
     assert r.status_code == 200 and r.json() == {"version": first}, r.text
     assert served(srv) == first
+
+
+def test_a_publish_on_one_process_is_followed_by_every_other(models: Path, first: str) -> None:
+    """Two servers of one shop (Redis between them): a publish or a rollback through one of them is
+    served by both."""
+    set_current(models, first)
+    env = {"KEFU_MODELS_DIR": str(models), "KEFU_DATABASE_URL": f"sqlite:///{models.parent / 'two.db'}",
+           "KEFU_ADMIN_TOKEN": ADMIN_TOKEN, "KEFU_REDIS_URL": "redis://127.0.0.1:6379/0",
+           "KEFU_REDIS_PREFIX": f"t{uuid.uuid4().hex}"}
+    one, two = Server(env).start(), Server(env).start()
+    try:
+        assert served(one) == served(two) == first
+        assert reload(one, {"version": GOOD}).json() == {"version": GOOD}
+        assert wait_for(lambda: served(two) == GOOD, 60), "the other process did not follow the publish"
+        r = httpx.post(two.url + "/v1/admin/model/rollback", headers=ADMIN, timeout=300)
+        assert r.status_code == 200 and r.json() == {"version": first}, r.text
+        assert wait_for(lambda: served(one) == first, 60), "the other process did not follow the rollback"
+        chat_ok(one)
+        chat_ok(two)
+    finally:
+        one.stop()
+        two.stop()
 
 
 def wait_for(check: Any, timeout: float = 120) -> bool:
