@@ -1,15 +1,18 @@
 """A training run started from the manager's console (bot/manage/jobs.py spawns `kefu train-job FILE`).
 
 The quick training (three folds, no embedder comparison), never made current here: the manager
-publishes it with a click once they have seen its figures. The run's state file tells the console
-how far it got, then the new version, its report, and the gate's verdict: the held-out figures of
-the new model beside those of the model in service, and whether it is not worse. A run that fails
+publishes it with a click once they have seen its figures. It trains on a copy of the data folder
+taken under the editor's lock, so a save during the run is neither half read nor lost. The run's
+state file tells the console how far it got, then the new version, its report, and the gate's
+verdict: the held-out figures of the new model beside those of the model in service, and whether it
+is not worse. A run that fails
 says why and changes nothing (a half-written model folder is not made current, and is removed).
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from typing import Any
 from bot.config import Settings
 from bot.errors import KefuError
 from bot.language import artefacts
+from bot.manage.files import edit_lock
 from bot.manage.jobs import update_state
 
 
@@ -28,8 +32,12 @@ def run_job(state_file: Path, settings: Settings) -> int:
         update_state(state_file, stage=name, progress=round(done, 2))
 
     before = set(_versions(settings.models_dir))
+    snapshot = tempfile.TemporaryDirectory(prefix="kefu-train-data-")
+    data = Path(snapshot.name) / "faq"
     try:
-        target = train(settings.data_dir, settings.models_dir, embedder=settings.embedder,
+        with edit_lock(settings.data_dir):  # the data as one save left it, not half of the next one
+            shutil.copytree(settings.data_dir, data, ignore=shutil.ignore_patterns(".*"))
+        target = train(data, settings.models_dir, embedder=settings.embedder,
                        target_risk=settings.target_risk, progress=False, echo=print, quick=True, publish=False,
                        heldout=settings.heldout_file, dialogues=settings.dialogues_dir, stage=stage)
         passed = True
@@ -40,8 +48,11 @@ def run_job(state_file: Path, settings: Settings) -> int:
             shutil.rmtree(settings.models_dir / version, ignore_errors=True)
         if not isinstance(exc, KefuError):
             traceback.print_exc()
-        update_state(state_file, status="failed", error=str(exc) or type(exc).__name__)
+        error = (str(exc) or type(exc).__name__).replace(str(data), str(settings.data_dir))  # the shop's path
+        update_state(state_file, status="failed", error=error)
         return 1
+    finally:
+        snapshot.cleanup()
     assert target is not None
     report = target / "report.md"
     update_state(state_file, status="done", progress=1.0, stage="done", version=target.name,

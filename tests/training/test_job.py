@@ -49,5 +49,5 @@ def test_a_failed_run_says_why_and_changes_nothing(models_dir: Path, tmp_path: P
     state = _state(tmp_path)
     assert run_job(state, Settings(data_dir=data, models_dir=models, embedder="none")) == 1
     out = json.loads(state.read_text(encoding="utf-8"))
-    assert out["status"] == "failed" and "broken.yml" in out["error"]
+    assert out["status"] == "failed" and str(data / "broken.yml") in out["error"]
     assert sorted(p.name for p in models.iterdir()) == before
