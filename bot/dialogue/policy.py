@@ -173,12 +173,15 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
 
 def without(ranking: list[IntentPrediction], reasons: frozenset[Reason]) -> list[IntentPrediction]:
     """The ranking without the human entries of triggers the shopper took back, the rest renormalised:
-    in 不用转人工 the classifier reads 转人工 as loudly as anyone, and the shopper said no."""
+    in 不用转人工 the classifier reads 转人工 as loudly as anyone, and the shopper said no. A shopper
+    who said they want no person (不需要人工 你直接告诉我...) asks the bot: no human entry is kept
+    (only a rule, a complaint or a problem stated, still hands off)."""
     dropped = {REASON_INTENT[r] for r in reasons}
-    kept = [p for p in ranking if p.intent not in dropped]
+    no_person = Reason.REQUESTED in reasons
+    kept = [p for p in ranking if p.intent not in dropped and not (no_person and p.intent.startswith("human."))]
     if len(kept) == len(ranking) or not kept:
         return ranking
-    mass = 1.0 - sum(p.confidence for p in ranking if p.intent in dropped)
+    mass = sum(p.confidence for p in kept)
     return [IntentPrediction(p.intent, p.confidence / mass) for p in kept] if mass > 0 else kept
 
 

@@ -66,7 +66,8 @@ def _hypothetical(text: str, found: re.Match[str]) -> bool:
 # 高仿吧) is a question about the goods, not a fake received: left to the classifier, which knows
 # both (and a shop can teach it an answer). A fake stated (收到的是假货, 你们卖假货) still hands off.
 _FAKE = re.compile(r"假货|不是正品|山寨|高仿|仿品|翻新机?|二手的?")
-_ASKS_BEFORE = re.compile(r"(是不是|会不会|会|有没有|有|是否|能否|保证|保不保证|敢保证|怕|担心)[^,.!?;，。！？；\s]{0,3}$")
+_ASKS_BEFORE = re.compile(r"(是不是|会不会|会|有没有|有|是否|能否|保证|保不保证|敢保证|怕|担心)"
+                          r"[^,.!?;，。！？；\s]{0,3}$")
 _ASKS_AFTER = re.compile(r"^[^,.!?;，。！？；\s]{0,3}(吗|么|嘛|不|没)?\s*[?？]?$")
 
 

@@ -119,6 +119,19 @@ def test_a_trigger_taken_back_takes_its_entry_out_of_the_ranking() -> None:
     assert decide(Evidence("转人工", ranking), TH)[0].action == "handoff"
 
 
+def test_a_shopper_who_wants_no_person_is_not_handed_to_one_by_the_classifier() -> None:
+    # 不需要人工 你直接告诉我加几块就行: the catch-all human entry leads, but the shopper said no person.
+    ranking = [P("human.other", 0.33), P("shipping.courier", 0.3), P("human.complaint", 0.09),
+               P("shipping.fee", 0.08), P("human.request", 0.2)]
+    d, _ = decide(Evidence("不需要人工 你直接告诉我加几块就行", ranking, taken_back=frozenset({Reason.REQUESTED})), TH)
+    assert d.action in ("answer", "suggest") and d.intent == "shipping.courier"
+    assert all(not p.intent.startswith("human.") for p in d.ranking)
+    # Taking back a complaint keeps the other human entries: 不是投诉 东西坏了 is still a person's job.
+    broken = [P("human.problem", 0.6), P("human.complaint", 0.3), P("size.fit", 0.1)]
+    d, _ = decide(Evidence("不是投诉 东西坏了", broken, taken_back=frozenset({Reason.COMPLAINT})), TH)
+    assert (d.action, d.intent) == ("handoff", "human.problem")
+
+
 def test_a_lone_message_that_would_be_clarified_is_a_low_confidence_handoff() -> None:
     d, _ = decide(Evidence("嗯", UNSURE, lone=True), TH)
     assert (d.action, d.intent, d.reason) == ("handoff", "human.other", Reason.LOW_CONFIDENCE)
