@@ -48,6 +48,7 @@ class ChatReply(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     session_id: str
     route: str = Field(..., description="faq | human")
+    action: str = Field(..., description="answer | suggest (quick replies) | clarify (asks to rephrase) | handoff")
     intent: str | None
     confidence: float
     reply: str | None = Field(..., description="text to show; null while a person has the chat")
