@@ -36,6 +36,8 @@ from bot.language.normalize import normalize
     ("要是还这样我就申请平台介入", Reason.COMPLAINT),  # a threat stays a complaint when conditional
     ("杯子收到就碎了 如果不给换我就投诉", Reason.COMPLAINT),
     ("如果不行的话 反正屏幕已经碎了", Reason.PROBLEM),  # the hypothetical ends before the problem
+    ("我要找客服", Reason.REQUESTED),
+    ("找个真人客服来", Reason.REQUESTED),
 ])
 # fmt: on
 def test_rules_route_to_a_person(text: str, reason: Reason) -> None:
@@ -66,7 +68,7 @@ def test_rules_leave_calm_questions_alone(text: str) -> None:
     # a request for a person, taken back
     "不用转人工哈 我就问问什么时候发", "不要转人工 我就问下有没有半码", "我不需要转人工 你就说能不能改地址",
     "不需要人工 直接告诉我加几块钱", "没要转人工啊 就问能不能开发票", "不用找你们经理 就问几天能到",
-    "不找店长 你告诉我就行",
+    "不找店长 你告诉我就行", "我不是要找客服 你就说能不能分期",
     "别给我转人工 我自己看", "无需人工客服 查下物流就好",
     # a complaint or a bad review the shopper will not make
     "不是要投诉 就想问快递到哪了", "没有要投诉的意思 就是有点急", "别担心 不会投诉的 想换个大码",
