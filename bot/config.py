@@ -117,7 +117,8 @@ def _parse_agents(value: str, setting: str = "KEFU_AGENT_TOKENS", who: str = "ag
         if not sep or not name or not token:
             raise ValueError(f"{setting} entry {n} is not 'name:token'")
         if len(name) > MAX_NAME_CHARS:
-            raise ValueError(f"{setting} entry {n}: a {who}'s name is at most {MAX_NAME_CHARS} characters")
+            article = "an" if who[0] in "aeiou" else "a"
+            raise ValueError(f"{setting} entry {n}: {article} {who}'s name is at most {MAX_NAME_CHARS} characters")
         if len(token) < MIN_TOKEN_CHARS:
             raise ValueError(f"{setting}: the token of {who} '{name}' is shorter than {MIN_TOKEN_CHARS} "
                              "characters; use a long random one")
