@@ -34,7 +34,7 @@ test: $(STAMP) chromium
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-# Regenerate docs/widget.png and docs/console.png from the browser story (needs a Chinese font).
+# Regenerate docs/widget.png, docs/console.png and docs/admin-*.png from the browser stories (needs a Chinese font).
 screenshots: $(STAMP) chromium
 	@fc-list :lang=zh | grep -q . || (apt-get update && apt-get install -y fonts-wqy-microhei)
 	KEFU_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/browser -k story

@@ -1,4 +1,5 @@
-"""Static pages: the demo shop with the chat widget at `/`, the agent console at `/agent`, the API docs at `/docs`."""
+"""Static pages: the demo shop with the chat widget at `/`, the agent console at `/agent`, the manager's
+console at `/admin`, the API docs at `/docs`."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ def demo_shop() -> FileResponse:
 @router.get("/agent")
 def agent_console() -> FileResponse:
     return FileResponse(STATIC / "agent.html")
+
+
+@router.get("/admin")
+def manager_console() -> FileResponse:
+    """The manager's console: review queue, knowledge base, hit testing, training and publishing.
+    The page is public; every call it makes needs a manager's token."""
+    return FileResponse(STATIC / "admin.html")
 
 
 @router.get("/docs")

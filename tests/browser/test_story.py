@@ -8,7 +8,6 @@ docs/console.png.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,28 +15,16 @@ import httpx
 import pytest
 
 from tests.api.conftest import AGENT_TOKEN
-from tests.server import ROOT, Server
+from tests.browser.conftest import Watch, shot
+from tests.server import Server
 
 pytestmark = pytest.mark.slow
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = os.environ.get("KEFU_SCREENSHOTS") == "1"
 XSS = "<img src=x onerror=alert(1)>"
 AGENT_REPLY = "亲，我是客服小美，已经帮您查到啦，订单今天下午就发出～"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)")
-    expect.set_options(timeout=20_000)
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--headless=new"])
-        yield b
-        b.close()
 
 
 @pytest.fixture()
@@ -47,34 +34,6 @@ def server(models_dir: Path, tmp_path: Path) -> Iterator[Server]:
     srv = Server(env, log=tmp_path / "server.log").start()
     yield srv
     srv.stop()
-
-
-class Watch:
-    """A page's dialogs, uncaught errors and CSP violations: a clean page has none."""
-
-    def __init__(self, page: object) -> None:
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-        page.on("dialog", self._dialog)  # type: ignore[attr-defined]
-        page.on("pageerror", lambda e: self.errors.append(str(e)))  # type: ignore[attr-defined]
-        page.on("console", self._console)  # type: ignore[attr-defined]
-
-    def _dialog(self, dialog: object) -> None:
-        self.dialogs.append(dialog.message)  # type: ignore[attr-defined]
-        dialog.dismiss()  # type: ignore[attr-defined]
-
-    def _console(self, msg: object) -> None:
-        if msg.type == "error" and "Content Security Policy" in msg.text:  # type: ignore[attr-defined]
-            self.errors.append(msg.text)  # type: ignore[attr-defined]
-
-    def assert_clean(self) -> None:
-        assert self.dialogs == [] and self.errors == []
-
-
-def shot(page: object, name: str) -> None:
-    if SCREENSHOTS:
-        (ROOT / "docs").mkdir(exist_ok=True)
-        page.screenshot(path=str(ROOT / "docs" / name))  # type: ignore[attr-defined]
 
 
 def test_shopper_and_agent_story(server: Server, browser: object, kb: object) -> None:

@@ -1,0 +1,57 @@
+"""What the browser tests share: Debian's chromium driven by Playwright, a watch on a page's errors,
+and the screenshots of the README (KEFU_SCREENSHOTS=1 writes them to docs/)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.server import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = os.environ.get("KEFU_SCREENSHOTS") == "1"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Debian's chromium (`make test` installs it; never `playwright install`)."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)")
+    playwright_api.expect.set_options(timeout=20_000)
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--headless=new"])
+        yield b
+        b.close()
+
+
+class Watch:
+    """A page's dialogs, uncaught errors and CSP violations: a clean page has none."""
+
+    def __init__(self, page: object) -> None:
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        page.on("dialog", self._dialog)  # type: ignore[attr-defined]
+        page.on("pageerror", lambda e: self.errors.append(str(e)))  # type: ignore[attr-defined]
+        page.on("console", self._console)  # type: ignore[attr-defined]
+
+    def _dialog(self, dialog: object) -> None:
+        self.dialogs.append(dialog.message)  # type: ignore[attr-defined]
+        dialog.dismiss()  # type: ignore[attr-defined]
+
+    def _console(self, msg: object) -> None:
+        if msg.type == "error" and "Content Security Policy" in msg.text:  # type: ignore[attr-defined]
+            self.errors.append(msg.text)  # type: ignore[attr-defined]
+
+    def assert_clean(self) -> None:
+        assert self.dialogs == [] and self.errors == []
+
+
+def shot(page: object, name: str, full_page: bool = False) -> None:
+    """docs/<name> from the page as it is, when KEFU_SCREENSHOTS=1."""
+    if SCREENSHOTS:
+        (ROOT / "docs").mkdir(exist_ok=True)
+        page.screenshot(path=str(ROOT / "docs" / name), full_page=full_page)  # type: ignore[attr-defined]
