@@ -135,7 +135,7 @@ def test_the_user_dictionary_travels_with_the_model(tmp_path: Path) -> None:
     assert (folder / "userdict.txt").read_bytes() == (data / "userdict.txt").read_bytes()
     # The report plays the conversations of data/dialogues, set by set, and shows the context's fit.
     meta = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
-    assert set(meta["metrics"]["dialogues"]) == {"dev", "test"}
+    assert set(meta["metrics"]["dialogues"]) == {p.stem for p in (ROOT / "data" / "dialogues").glob("*.jsonl")}
     assert 0 < meta["metrics"]["dialogues"]["test"]["entry_accuracy"] <= 1 and meta["context"]["turns"] > 5000
     report = (folder / "report.md").read_text(encoding="utf-8")
     assert "## Conversations" in report and "test: this model" in report and "context bias" in report
