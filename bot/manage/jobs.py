@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import ConflictError, NotFoundError
+from bot.manage.files import atomic_write
 
 JOBS_DIR = "jobs"
 LOCK_FILE = ".train.lock"
@@ -32,9 +33,7 @@ _JOB_ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
 
 def write_state(path: Path, state: dict[str, Any]) -> None:
     """Replace a job's state file atomically (readers see the old state or the new, never half)."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(state, ensure_ascii=False).encode("utf-8"))
 
 
 def update_state(path: Path, **values: Any) -> dict[str, Any]:
