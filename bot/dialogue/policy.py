@@ -181,7 +181,7 @@ def without(ranking: list[IntentPrediction], reasons: frozenset[Reason]) -> list
     kept = [p for p in ranking if p.intent not in dropped and not (no_person and p.intent.startswith("human."))]
     if len(kept) == len(ranking) or not kept:
         return ranking
-    mass = sum(p.confidence for p in kept)
+    mass = 1.0 - sum(p.confidence for p in ranking if p not in kept)  # the rest of the whole distribution
     return [IntentPrediction(p.intent, p.confidence / mass) for p in kept] if mass > 0 else kept
 
 
