@@ -104,6 +104,18 @@ def _fit(parts: list[dict[str, np.ndarray]], keys: int, lam: float) -> tuple[np.
     return fit_bias(prev, logp, feats, y, keys, lam / len(y))
 
 
+def choose_lambda(scores: list[tuple[float, float, float]], switch_alone: float,
+                  follow_ups: int) -> tuple[float, float, float]:
+    """The (lambda, follow-ups, switch) to keep among the grid's held-out scores: among those that keep
+    new questions right, the strongest regularisation whose follow-ups are within one standard error
+    of the best (the one-standard-error rule: neighbours on the grid differ by noise, and picking the
+    best alone flips from one lambda to the next when a few examples change)."""
+    fine = [s for s in scores if s[2] >= switch_alone - MAX_SWITCH_LOSS] or scores[-1:]
+    best = max(s[1] for s in fine)
+    se = float(np.sqrt(best * (1 - best) / max(1, follow_ups)))
+    return max((s for s in fine if s[1] >= best - se), key=lambda s: s[0])
+
+
 def fit_context(kb: KnowledgeBase, texts: list[str], labels: list[str], oof: np.ndarray, classes: list[str],
                 pipeline: Any, seed: int = 42) -> dict[str, Any]:
     """The context bias and gate for the scorer ({"keys", "bias", "gate"}) and the figures behind them."""
@@ -129,8 +141,7 @@ def fit_context(kb: KnowledgeBase, texts: list[str], labels: list[str], oof: np.
             held_switch.append(_accuracy(w, theta, switch))
         acc_follow = sum(a * n for a, n in held_follow) / max(1, sum(n for _, n in held_follow))
         scores.append((lam, acc_follow, float(np.mean(held_switch))))
-    fine = [s for s in scores if s[2] >= base["switch"] - MAX_SWITCH_LOSS] or scores[-1:]
-    lam, acc_follow, acc_switch = max(fine, key=lambda s: (round(s[1], 3), s[0]))
+    lam, acc_follow, acc_switch = choose_lambda(scores, base["switch"], len(follow["y"]))
     w, theta = _fit([switch, follow], keys, lam)
     return {"keys": classes, "bias": w, "gate": theta, "lambda": lam, "turns": int(len(switch["y"]) + len(follow["y"])),
             "without_context": base,
