@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import errors, logs, middleware
-from api.routes import admin, chat, handoffs, health, kb, pages, review, train, widget
+from api.routes import admin, chat, handoffs, health, kb, orders, pages, review, stats, train, widget
 from bot import __version__
 from bot.config import Settings, get_settings
 from bot.dialogue.engine import Bot
@@ -157,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(review.router)
     app.include_router(kb.router)
     app.include_router(train.router)
+    app.include_router(stats.router)
+    app.include_router(orders.router)
     app.include_router(widget.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from bot.dialogue.engine import MAX_CHARS
 from bot.language.normalize import check_text
@@ -58,6 +59,50 @@ class ChatReply(BaseModel):
     message_id: int
 
     _round = field_validator("confidence")(lambda v: round(v, 4))
+
+
+# A shopper's 有帮助 / 没帮助 on one of the bot's answers.
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message_id: StrictInt = Field(..., ge=1, le=2**63 - 1, description="the message_id of the bot's answer")
+    helpful: StrictBool
+
+
+class FeedbackOut(BaseModel):
+    message_id: int
+    helpful: bool
+
+
+# A shopper's rating of the service after an agent ended the conversation.
+class RatingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    score: StrictInt = Field(..., ge=1, le=5, description="1 (very dissatisfied) .. 5 (very satisfied)")
+    comment: StrictStr | None = Field(None, max_length=NOTE_CHARS)
+
+    _check = field_validator("comment")(_note)
+
+
+class RatingOut(BaseModel):
+    handoff_id: int
+    score: int
+    comment: str | None
+
+
+# An order the shop's checkout reports for a chat session.
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    session_id: StrictStr = Field(..., pattern=SESSION_ID, description="window.kefu.sessionId() on the shop's page")
+    order_id: StrictStr = Field(..., pattern=r"^[A-Za-z0-9_.:-]{1,64}$", description="the shop's order number")
+    amount: Decimal = Field(..., ge=0, max_digits=14, decimal_places=2, description="in yuan")
+    at: AwareDatetime | None = Field(None, description="when it was placed, with its offset (default: now)")
+
+
+class OrderOut(BaseModel):
+    order_id: str
+    session_id: str
+    amount: Decimal
+    at: str
+    new: bool = Field(..., description="false when this order had been reported before (nothing changed)")
 
 
 class MessageOut(BaseModel):

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     agent_tokens: str = ""  # "name:token,name2:token2"
     admin_token: str = ""  # bearer token for /v1/admin and the manager's console (the manager "admin")
     manager_tokens: str = ""  # "name:token,...": managers by name (the knowledge base's audit log names them)
+    order_token: str = ""  # bearer token of the shop's checkout for POST /v1/orders (询单转化率)
     allowed_origins: str = ""  # comma-separated; empty allows none cross-origin
     webhook_url: str = ""  # POSTed a signed JSON event on every new handoff
     webhook_secret: str = ""  # HMAC-SHA256 key for the X-Kefu-Signature header
@@ -94,6 +95,8 @@ class Settings(BaseSettings):
         if len(set(managers)) != len(managers) or set(managers) & set(tokens):
             raise ValueError("a manager's token (KEFU_ADMIN_TOKEN, KEFU_MANAGER_TOKENS) is also another's token; "
                              "give each manager and agent a token of their own")
+        if self.order_token and (len(self.order_token) < MIN_TOKEN_CHARS or self.order_token in [*managers, *tokens]):
+            raise ValueError(f"KEFU_ORDER_TOKEN must be {MIN_TOKEN_CHARS}+ characters and nobody else's token")
         if self.webhook_url and len(self.webhook_secret) < MIN_TOKEN_CHARS:
             raise ValueError(f"KEFU_WEBHOOK_URL needs KEFU_WEBHOOK_SECRET of {MIN_TOKEN_CHARS}+ characters to sign "
                              "its requests")

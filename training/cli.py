@@ -188,6 +188,60 @@ def _review_group(cluster: dict[str, Any], shown: int = 3) -> str:
 
 
 @app.command()
+def stats(
+    start: Annotated[str | None, typer.Option("--from", help="first day, YYYY-MM-DD (default: 6 days before --to)")]
+    = None,
+    end: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD (default: today)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the figures as JSON, as GET /v1/admin/stats")] = False,
+) -> None:
+    """Print the shop's figures over whole days in the shop's time zone (shop.yml `timezone`): the
+    same as GET /v1/admin/stats, read from the database."""
+    from bot.dialogue import knowledge
+    from bot.service import analytics
+    from bot.service.store import Store
+
+    settings = get_settings()
+    store = Store(settings.database_url)
+    try:
+        store.create_schema()
+        tz = knowledge.load(settings.data_dir).shop.get("timezone")
+        figures = analytics.stats(store, analytics.period(start, end, tz))
+    except KefuError as exc:
+        _fail(exc)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(figures, ensure_ascii=False, indent=2))
+        return
+    typer.echo(_stats_text(figures))
+
+
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _stats_text(f: dict[str, Any]) -> str:
+    """The figures in a few lines (labels as the shop's platforms name them)."""
+    reasons = ", ".join(f"{k} {v}" for k, v in f["handoff_reasons"].items() if v) or "-"
+    lines = [f"{f['from']} .. {f['to']} ({f['timezone']})",
+             f"接待量 conversations {f['conversations']}, 转人工 handed off {f['handed_off']}, "
+             f"自助解决率 containment {_pct(f['containment_rate'])}",
+             f"转人工原因 handoff reasons: {reasons}",
+             f"机器人回复 bot turns {f['bot_turns']}, 无答案 unanswered {f['unanswered_turns']} "
+             f"({_pct(f['unanswered_rate'])})",
+             f"有帮助 helpful {f['feedback']['helpful']}, 没帮助 unhelpful {f['feedback']['unhelpful']}; "
+             f"满意度 satisfaction {_pct(f['satisfaction_rate'])} of {sum(f['ratings'].values())} ratings",
+             f"排队 wait p50 {f['wait_seconds_p50'] if f['wait_seconds_p50'] is not None else '-'} s"]
+    lines += [f"  {i['intent']}: answered {i['answered']}, helpful {i['helpful']}, unhelpful {i['unhelpful']}"
+              for i in f["intents"][:10]]
+    lines += [f"  agent {a['agent']}: handled {a['handled']}, first reply p50 {a['first_reply_seconds_p50']} s, "
+              f"3分钟回复率 {_pct(a['within_180s_rate'])}" for a in f["agents"]]
+    lines += [f"  {d['date']}: {d['conversations']} conversations, {d['handed_off']} handed off, "
+              f"{_pct(d['containment_rate'])} contained" for d in f["days"]]
+    return "\n".join(lines)
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option("--host")] = None,
     port: Annotated[int | None, typer.Option("--port")] = None,

@@ -11,13 +11,24 @@ from fastapi import APIRouter, Path, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import ConversationsDep, check_session_rate
-from api.schemas import SESSION_ID, ChatReply, ChatRequest, ErrorOut, MessagesOut
+from api.schemas import (
+    SESSION_ID,
+    ChatReply,
+    ChatRequest,
+    ErrorOut,
+    FeedbackIn,
+    FeedbackOut,
+    MessagesOut,
+    RatingIn,
+    RatingOut,
+)
+from bot.service.outcomes import give_feedback, rate
 
 SessionId = Annotated[str, Path(pattern=SESSION_ID, description="the session id of the first reply")]
 
 router = APIRouter(prefix="/v1/chat", tags=["chat"],
                    responses={422: {"model": ErrorOut}, 404: {"model": ErrorOut}, 429: {"model": ErrorOut},
-                              503: {"model": ErrorOut}})
+                              409: {"model": ErrorOut}, 503: {"model": ErrorOut}})
 
 
 @router.post("", response_model=ChatReply)
@@ -25,6 +36,22 @@ def chat(body: ChatRequest, conv: ConversationsDep, request: Request) -> Any:
     """Send one message; the reply comes from the bot, or says a person is coming."""
     check_session_rate(request, body.session_id)
     return ChatReply.model_validate(conv.chat(body.session_id, body.message))
+
+
+@router.post("/{session_id}/feedback", response_model=FeedbackOut)
+def feedback(session_id: SessionId, body: FeedbackIn, conv: ConversationsDep, request: Request) -> Any:
+    """有帮助 / 没帮助 on one of the bot's answers in this session (tapping again changes it)."""
+    check_session_rate(request, session_id)
+    fb = give_feedback(conv.store, session_id, body.message_id, body.helpful)
+    return {"message_id": fb.message_id, "helpful": fb.helpful}
+
+
+@router.post("/{session_id}/rating", response_model=RatingOut)
+def rating(session_id: SessionId, body: RatingIn, conv: ConversationsDep, request: Request) -> Any:
+    """The shopper's rating (1-5) of the agent's service, once an agent has ended the conversation."""
+    check_session_rate(request, session_id)
+    r = rate(conv.store, session_id, body.score, body.comment or None)
+    return {"handoff_id": r.handoff_id, "score": r.score, "comment": r.comment}
 
 
 @router.get("/{session_id}/messages", response_model=MessagesOut)

@@ -31,20 +31,20 @@ WAITING_CALL = "smalltalk.greeting"
 
 def message_dict(m: Message) -> dict[str, Any]:
     return {"id": m.id, "role": m.role, "text": m.text, "intent": m.intent, "author": m.author,
-            "created_at": _iso(m.created_at)}
+            "created_at": iso(m.created_at)}
 
 
 def handoff_dict(h: Handoff, position: int | None = None) -> dict[str, Any]:
     out = {"id": h.id, "session_id": h.session_id, "status": h.status, "reason": h.reason, "intent": h.intent,
            "guesses": h.guesses, "last_message": h.last_message, "agent": h.agent, "label": h.label,
-           "note": h.note, "created_at": _iso(h.created_at), "assigned_at": _iso(h.assigned_at),
-           "resolved_at": _iso(h.resolved_at)}
+           "note": h.note, "created_at": iso(h.created_at), "assigned_at": iso(h.assigned_at),
+           "resolved_at": iso(h.resolved_at)}
     if position is not None:
         out["position"] = position
     return out
 
 
-def _iso(t: dt.datetime | None) -> str | None:
+def iso(t: dt.datetime | None) -> str | None:
     """ISO 8601 with the zone; SQLite hands back naive datetimes that were stored as UTC."""
     if t is None:
         return None

@@ -1,0 +1,40 @@
+"""The shop's checkout reports the orders chats led to (询单转化率 in the figures)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.deps import ConversationsDep, _agent_for, get_app_settings
+from api.schemas import ErrorOut, OrderIn, OrderOut
+from bot.service.conversations import iso
+from bot.service.outcomes import record_order
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"], responses={
+    401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
+    422: {"model": ErrorOut}})
+_bearer = HTTPBearer(auto_error=False)
+
+
+def checkout(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+    """The shop's checkout, by its token (KEFU_ORDER_TOKEN; no token set: nobody)."""
+    if creds is None:
+        raise HTTPException(401, "order token required", headers={"WWW-Authenticate": "Bearer"})
+    token = get_app_settings(request).order_token
+    if not token or _agent_for(creds.credentials, {token: "checkout"}) is None:
+        raise HTTPException(403, "invalid order token")
+
+
+@router.post("", response_model=OrderOut, status_code=201, dependencies=[Depends(checkout)])
+def report_order(body: OrderIn, conv: ConversationsDep, response: Response) -> Any:
+    """An order placed by the shopper of a chat session: 201 the first time, 200 (and nothing
+    changes) when the same order is reported again; the same order id with another session or
+    amount is 409."""
+    order, new = record_order(conv.store, body.session_id, body.order_id, body.amount, body.at)
+    if not new:
+        response.status_code = 200
+    return {"order_id": order.order_id, "session_id": order.session_id,
+            "amount": Decimal(order.amount_cents).scaleb(-2), "at": iso(order.at), "new": new}

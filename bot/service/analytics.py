@@ -1,0 +1,248 @@
+"""The shop's figures, each defined once (the README's analytics section has the same formulas).
+
+A range is whole days `start`..`end` (both included) in the shop's time zone (`timezone` in
+shop.yml, default Asia/Shanghai); a day runs from local midnight to the next. Every figure counts
+what happened inside the range:
+
+- conversations: sessions with a shopper message in the range;
+- handed_off: sessions with a handoff created in the range (a handoff starts on a shopper message,
+  so these are among the conversations); containment_rate = (conversations - handed_off) / conversations;
+- handoff_reasons: handoffs created in the range, by reason (every reason listed, 0 included);
+- bot_turns: the bot's replies in the range that were its own work (an answer, quick replies, a
+  request to rephrase; a handoff's notice is counted in handed_off); unanswered_turns: of those,
+  quick replies and requests to rephrase; unanswered_rate = unanswered_turns / bot_turns;
+- feedback: 有帮助 / 没帮助 on answers given in the range (the shopper's last tap);
+- ratings: shoppers' ratings given in the range, by score; satisfaction_rate = (4s + 5s) / ratings;
+- intents: answers in the range by entry, with their feedback, most answered first;
+- wait_seconds_p50: the median time from a handoff's creation to its claim, of those created in the
+  range and claimed;
+- agents: per agent, the handoffs created in the range that the agent took (handled); the median
+  time from a handoff's creation to the agent's first message (first_reply_seconds_p50, of those
+  answered); within_180s_rate: handled handoffs answered within 180 s (3分钟回复率), over handled;
+- days: conversations, handed_off and containment_rate of each day of the range.
+
+A rate over nothing is None (JSON null), never 0. Rates are rounded to 4 decimals, seconds to 0.1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from dataclasses import dataclass
+from itertools import groupby
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.orm import Session
+
+from bot.dialogue.policy import Reason
+from bot.errors import InvalidInputError
+from bot.service.schema import Feedback, Handoff, Message, Order, Rating
+from bot.service.store import Store
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+MAX_DAYS = 366
+DEFAULT_DAYS = 7
+REPLY_TARGET_SECONDS = 180  # 3分钟回复率
+CONVERSION_HOURS = 24  # an order this long after a chat counts for it (询单转化率)
+OWN_WORK = ("answer", "suggest", "clarify")
+UNANSWERED = ("suggest", "clarify")
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole days in a time zone, both ends included."""
+
+    start: dt.date
+    end: dt.date
+    tz: ZoneInfo
+
+    def bounds(self, day: dt.date | None = None) -> tuple[dt.datetime, dt.datetime]:
+        """The range (or one `day` of it) in UTC: [local midnight of the first day, of the day after the last)."""
+        first, last = (day, day) if day else (self.start, self.end)
+        lo = dt.datetime.combine(first, dt.time(), self.tz)
+        hi = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), self.tz)
+        return lo.astimezone(dt.UTC), hi.astimezone(dt.UTC)
+
+    def days(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+def period(start: str | dt.date | None, end: str | dt.date | None, timezone: str | None = None,
+           now: dt.datetime | None = None) -> Period:
+    """A checked range: dates as YYYY-MM-DD, start not after end, at most MAX_DAYS days. Without an
+    end, today (in the time zone); without a start, the DEFAULT_DAYS days up to the end."""
+    try:
+        tz = ZoneInfo(timezone or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError(f"unknown time zone '{timezone}'") from None
+    last = _date("to", end) if end is not None else (now or dt.datetime.now(dt.UTC)).astimezone(tz).date()
+    first = _date("from", start) if start is not None else last - dt.timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        raise InvalidInputError("'from' is after 'to'")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise InvalidInputError(f"a range covers at most {MAX_DAYS} days")
+    return Period(first, last, tz)
+
+
+def _date(name: str, value: str | dt.date) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        if len(value) != len("YYYY-MM-DD"):  # Python also reads 20261127 and 2026-W48-5
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInputError(f"'{name}' must be a date as YYYY-MM-DD") from None
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _seconds(later: dt.datetime, earlier: dt.datetime) -> float:
+    return (_utc(later) - _utc(earlier)).total_seconds()
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t  # SQLite gives back naive UTC
+
+
+def _median(values: list[float]) -> float | None:
+    return round(statistics.median(values), 1) if values else None
+
+
+def _action() -> Any:
+    return Message.extra["action"].as_string()
+
+
+def stats(store: Store, p: Period) -> dict[str, Any]:
+    """Every figure of the period (the module's docstring defines them)."""
+    lo, hi = p.bounds()
+    with store.tx() as s:
+        conversations, handed_off = _sessions(s, lo, hi)
+        reasons = dict.fromkeys((r.value for r in Reason), 0)
+        for reason, n in s.execute(select(Handoff.reason, func.count()).where(Handoff.created_at >= lo,
+                                                                             Handoff.created_at < hi)
+                                   .group_by(Handoff.reason)):
+            reasons[reason] = int(n)
+        in_range = and_(Message.role == "bot", Message.created_at >= lo, Message.created_at < hi)
+        turns: dict[str, int] = {str(a): int(n) for a, n in s.execute(
+            # GROUP BY 1: PostgreSQL takes a JSON path bound twice for two expressions
+            select(_action(), func.count()).where(in_range, _action().in_(OWN_WORK)).group_by(text("1")))}
+        answered = and_(in_range, _action() == "answer")
+        per_intent: dict[str, dict[str, Any]] = {}
+        for intent, n in s.execute(select(Message.intent, func.count()).where(answered).group_by(Message.intent)):
+            per_intent[str(intent)] = {"intent": str(intent), "answered": int(n), "helpful": 0, "unhelpful": 0}
+        feedback = {"helpful": 0, "unhelpful": 0}
+        for intent, helpful, n in s.execute(select(Message.intent, Feedback.helpful, func.count())
+                                            .join(Message, Message.id == Feedback.message_id).where(answered)
+                                            .group_by(Message.intent, Feedback.helpful)):
+            key = "helpful" if helpful else "unhelpful"
+            feedback[key] += int(n)
+            per_intent.setdefault(str(intent), {"intent": str(intent), "answered": 0, "helpful": 0, "unhelpful": 0})
+            per_intent[str(intent)][key] += int(n)
+        ratings = dict.fromkeys(("1", "2", "3", "4", "5"), 0)
+        for score, n in s.execute(select(Rating.score, func.count()).where(Rating.at >= lo, Rating.at < hi)
+                                  .group_by(Rating.score)):
+            ratings[str(score)] = int(n)
+        handoffs, replies = _handoffs(s, lo, hi), _reply_times(s, lo, hi)
+        orders = _orders(s, lo, hi)
+        days = []
+        for day in p.days():
+            d_conv, d_handed = _sessions(s, *p.bounds(day))
+            days.append({"date": day.isoformat(), "conversations": d_conv, "handed_off": d_handed,
+                         "containment_rate": _rate(d_conv - d_handed, d_conv)})
+    bot_turns = sum(turns.values())
+    unanswered = sum(turns.get(a, 0) for a in UNANSWERED)
+    rated = sum(ratings.values())
+    return {
+        "from": p.start.isoformat(), "to": p.end.isoformat(), "timezone": p.tz.key,
+        "conversations": conversations, "handed_off": handed_off,
+        "containment_rate": _rate(conversations - handed_off, conversations),
+        "handoff_reasons": reasons,
+        "bot_turns": bot_turns, "unanswered_turns": unanswered, "unanswered_rate": _rate(unanswered, bot_turns),
+        "feedback": feedback,
+        "ratings": ratings, "satisfaction_rate": _rate(ratings["4"] + ratings["5"], rated),
+        "intents": sorted(per_intent.values(), key=lambda i: (-i["answered"], i["intent"])),
+        "wait_seconds_p50": _median([_seconds(h.assigned_at, h.created_at) for h in handoffs if h.assigned_at]),
+        "agents": _agents(handoffs, replies),
+        **orders,
+        "days": days,
+    }
+
+
+def _sessions(s: Session, lo: dt.datetime, hi: dt.datetime) -> tuple[int, int]:
+    """(sessions with a shopper message, sessions with a handoff created) in [lo, hi)."""
+    conversations = s.scalar(select(func.count(func.distinct(Message.session_id)))
+                             .where(Message.role == "shopper", Message.created_at >= lo, Message.created_at < hi))
+    handed_off = s.scalar(select(func.count(func.distinct(Handoff.session_id)))
+                          .where(Handoff.created_at >= lo, Handoff.created_at < hi))
+    return int(conversations or 0), int(handed_off or 0)
+
+
+def _handoffs(s: Session, lo: dt.datetime, hi: dt.datetime) -> list[Any]:
+    return list(s.execute(select(Handoff.id, Handoff.agent, Handoff.created_at, Handoff.assigned_at)
+                          .where(Handoff.created_at >= lo, Handoff.created_at < hi).order_by(Handoff.id)))
+
+
+def _reply_times(s: Session, lo: dt.datetime, hi: dt.datetime) -> dict[int, list[float]]:
+    """For each handoff created in [lo, hi) that an agent took, the agent's reply times in it: each
+    from the first shopper message it answers (the handoff's own message first) to the reply."""
+    rows = s.execute(
+        select(Handoff.id, Handoff.created_at, Message.role, Message.created_at)
+        .join(Message, and_(Message.session_id == Handoff.session_id, Message.role.in_(("shopper", "agent")),
+                            Message.id > func.coalesce(Handoff.message_id, 0),  # after the handoff, and in it
+                            or_(Handoff.resolved_at.is_(None), Message.created_at <= Handoff.resolved_at)))
+        .where(Handoff.created_at >= lo, Handoff.created_at < hi, Handoff.agent.is_not(None))
+        .order_by(Handoff.id, Message.id))
+    out: dict[int, list[float]] = {}
+    for hid, group in groupby(rows, key=lambda r: r[0]):
+        messages = list(group)
+        times = out.setdefault(hid, [])
+        since: dt.datetime | None = messages[0][1]  # the message that was handed off waits first
+        for _, _, role, at in messages:
+            if role == "shopper":
+                since = since or at
+            elif since is not None:
+                times.append(_seconds(at, since))
+                since = None
+    return out
+
+
+def _agents(handoffs: list[Any], replies: dict[int, list[float]]) -> list[dict[str, Any]]:
+    by_agent: dict[str, list[list[float]]] = {}
+    for h in handoffs:
+        if h.agent:
+            by_agent.setdefault(h.agent, []).append(replies.get(h.id, []))
+    out = []
+    for agent, handled in by_agent.items():
+        first = [times[0] for times in handled if times]
+        every = [t for times in handled for t in times]
+        out.append({"agent": agent, "handled": len(handled), "first_reply_seconds_p50": _median(first),
+                    "within_180s_rate": _rate(sum(t <= REPLY_TARGET_SECONDS for t in first), len(handled)),
+                    "mean_reply_seconds": round(statistics.mean(every), 1) if every else None})
+    return sorted(out, key=lambda a: (-a["handled"], a["agent"]))
+
+
+def _orders(s: Session, lo: dt.datetime, hi: dt.datetime) -> dict[str, Any]:
+    """Orders placed in [lo, hi), and the conversations of [lo, hi) followed by an order of their
+    session within CONVERSION_HOURS of their last shopper message (and not before their first)."""
+    n, cents = s.execute(select(func.count(), func.coalesce(func.sum(Order.amount_cents), 0))
+                         .where(Order.at >= lo, Order.at < hi)).one()
+    spans = {sid: (_utc(first), _utc(last)) for sid, first, last in s.execute(
+        select(Message.session_id, func.min(Message.created_at), func.max(Message.created_at))
+        .where(Message.role == "shopper", Message.created_at >= lo, Message.created_at < hi)
+        .group_by(Message.session_id))}
+    window = dt.timedelta(hours=CONVERSION_HOURS)
+    converted = {sid for sid, at in s.execute(select(Order.session_id, Order.at)
+                                              .where(Order.at >= lo, Order.at < hi + window))
+                 if sid in spans and spans[sid][0] <= _utc(at) <= spans[sid][1] + window}
+    handed = set(s.scalars(select(Handoff.session_id).where(Handoff.created_at >= lo, Handoff.created_at < hi)))
+    split = {}
+    for name, group in (("bot_only", set(spans) - handed), ("handed_off", set(spans) & handed)):
+        hits = len(group & converted)
+        split[name] = {"conversations": len(group), "converted": hits, "rate": _rate(hits, len(group))}
+    return {"orders": int(n), "order_amount": round(int(cents) / 100, 2),
+            "conversion_rate": _rate(len(converted), len(spans)), "conversion": split}
