@@ -39,6 +39,7 @@
   var unread = 0;
   var busy = false;
   var restored = false;       // the conversation has been reloaded from the server
+  var restoring = false;      // showing the history after a reload (nothing to ask the shopper again)
 
   // ---- DOM -------------------------------------------------------------------------------
   function el(tag, attrs, text) {
@@ -219,6 +220,7 @@
       setStatus(serving(m.author), "agent");
     } else if (m.role === "system") {
       setStatus(null);
+      if (!restoring) ratingForm();
     }
     if (m.role !== "shopper" && panel.hidden) {
       unread += 1;
@@ -280,6 +282,7 @@
             node.dataset.id = reply.message_id;
           }
           suggestionChips(node, reply.suggestions);
+          if (reply.action === "answer") feedbackButtons(node, reply.message_id);
         } else {
           settle(mine, reply.message_id);  // a person has the chat: the id is our message's
         }
@@ -302,6 +305,80 @@
         send.disabled = false;
         setTyping(false);
       });
+  }
+
+  // ---- what the shopper thinks of the service ----------------------------------------------
+  function failed(err) {
+    bubble("error", err && err.status && err.status !== 409 ? err.message : T("network_error"));
+  }
+
+  // 有帮助 / 没帮助 under an answer of the bot: one tap, and another tap changes it.
+  function feedbackButtons(node, messageId) {
+    var row = el("div", { class: "kefu-feedback", role: "group", "aria-label": T("feedback") });
+    [[true, "helpful"], [false, "unhelpful"]].forEach(function (choice) {
+      var b = el("button", { type: "button", class: "kefu-vote", "aria-pressed": "false" }, T(choice[1]));
+      b.addEventListener("click", function () {
+        api("/v1/chat/" + encodeURIComponent(sessionId) + "/feedback",
+            { method: "POST", body: { message_id: messageId, helpful: choice[0] } })
+          .then(function () {
+            Array.prototype.forEach.call(row.children, function (other) {
+              other.setAttribute("aria-pressed", other === b ? "true" : "false");
+            });
+          })
+          .catch(failed);
+      });
+      row.appendChild(b);
+    });
+    node.insertAdjacentElement("afterend", row);
+    scrollDown();
+  }
+
+  // After an agent ended the chat: a rating of the service, 1 to 5, with an optional comment.
+  function ratingForm() {
+    if (!sessionId) return;
+    var box = el("form", { class: "kefu-rating", "aria-label": T("rate_title") });
+    box.appendChild(el("p", { class: "kefu-rating-title" }, T("rate_title")));
+    var scores = el("div", { class: "kefu-scores", role: "group", "aria-label": T("rate_title") });
+    var score = 0;
+    var comment = el("textarea", { class: "kefu-input kefu-comment", rows: "2", maxlength: "2000",
+                                   "aria-label": T("rate_comment"), placeholder: T("rate_comment") });
+    var submitRating = el("button", { type: "submit", class: "kefu-send", disabled: "" }, T("rate_send"));
+    [1, 2, 3, 4, 5].forEach(function (n) {
+      var b = el("button", { type: "button", class: "kefu-score", "aria-pressed": "false" }, T("rate_" + n));
+      b.addEventListener("click", function () {
+        score = n;
+        Array.prototype.forEach.call(scores.children, function (other) {
+          other.setAttribute("aria-pressed", other === b ? "true" : "false");
+        });
+        submitRating.disabled = false;
+      });
+      scores.appendChild(b);
+    });
+    box.appendChild(scores);
+    box.appendChild(comment);
+    box.appendChild(submitRating);
+    box.addEventListener("submit", function (e) {
+      e.preventDefault();
+      if (!score) return;
+      submitRating.disabled = true;
+      var body = { score: score };
+      if (comment.value.trim()) body.comment = comment.value.trim();
+      api("/v1/chat/" + encodeURIComponent(sessionId) + "/rating", { method: "POST", body: body })
+        .then(function () {
+          box.replaceWith(el("p", { class: "kefu-msg kefu-note", role: "status" }, T("rate_thanks")));
+          input.focus();  // the form and its button are gone: back to the message box
+        })
+        .catch(function (err) {
+          if (err.status === 409) {  // rated already (another tab)
+            box.remove();
+            return input.focus();
+          }
+          submitRating.disabled = false;
+          failed(err);
+        });
+    });
+    log.insertBefore(box, typing.parentNode === log ? typing : null);
+    scrollDown();
   }
 
   function settle(mine, id) {
@@ -359,7 +436,9 @@
     return api("/v1/chat/" + encodeURIComponent(sessionId) + "/messages")
       .then(function (body) {
         var msgs = body.messages || [];
+        restoring = true;
         msgs.forEach(showMessage);
+        restoring = false;
         unread = 0;
         badge.hidden = true;
         restoreStatus(msgs);
@@ -479,6 +558,10 @@
       setTimeout(function () { loadConfig(tries + 1); }, Math.min(60000, 2000 * Math.pow(2, tries)));
     });
   }
+
+  // For the shop's own page: the shopper's session id, to report an order (POST /v1/orders).
+  window.kefu = window.kefu || {};
+  window.kefu.sessionId = function () { return sessionId; };
 
   function start() {
     document.body.appendChild(host);

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import AGENT_TOKEN
-from tests.conftest import CATALOGUE
+from tests.conftest import CATALOGUE, ROOT
 
 ALICE = {"Authorization": f"Bearer {AGENT_TOKEN}"}
 
@@ -20,6 +22,16 @@ def test_widget_config_is_public_and_comes_from_the_shop(client: TestClient) -> 
     assert [q["label"] for q in body["quick_replies"]] == ["尺码", "发货", "付款", "退换货"]
     assert all(q["message"].strip() for q in body["quick_replies"])
     assert body["handoff_message"] == "转人工"
+
+
+def test_every_word_the_widget_shows_is_one_of_the_shops(client: TestClient) -> None:
+    source = (ROOT / "api" / "static" / "kefu-widget.js").read_text(encoding="utf-8")
+    used = set(re.findall(r'\bT\("(\w+)"(?=[,)])', source))
+    # Keys chosen at run time: the two votes under an answer, the five scores of a rating.
+    assert '[[true, "helpful"], [false, "unhelpful"]]' in source and 'T("rate_" + n)' in source
+    used |= {"helpful", "unhelpful"} | {f"rate_{n}" for n in range(1, 6)}
+    texts = client.get("/v1/widget").json()["texts"]
+    assert len(used) > 30 and not [k for k in sorted(used) if not str(texts.get(k, "")).strip()]
 
 
 def test_quick_replies_are_answered_by_their_family(client: TestClient) -> None:

@@ -25,12 +25,18 @@ expect = playwright_api.expect
 
 XSS = "<img src=x onerror=alert(1)>"
 AGENT_REPLY = "亲，我是客服小美，已经帮您查到啦，订单今天下午就发出～"
+ADMIN_TOKEN = "admin-token-story-0123456789"
+
+
+def figures(server: Server) -> dict:  # type: ignore[type-arg]
+    """The shop's figures of the last days (GET /v1/admin/stats)."""
+    return httpx.get(server.url + "/v1/admin/stats", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
 
 
 @pytest.fixture()
 def server(models_dir: Path, tmp_path: Path) -> Iterator[Server]:
     env = {"KEFU_MODELS_DIR": str(models_dir), "KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}",
-           "KEFU_AGENT_TOKENS": f"alice:{AGENT_TOKEN}"}
+           "KEFU_AGENT_TOKENS": f"alice:{AGENT_TOKEN}", "KEFU_ADMIN_TOKEN": ADMIN_TOKEN}
     srv = Server(env, log=tmp_path / "server.log").start()
     yield srv
     srv.stop()
@@ -79,6 +85,14 @@ def test_shopper_and_agent_story(server: Server, browser: object, kb: object) ->
     expect(bot_replies).to_have_count(1)
     expect(bot_replies.last).to_contain_text(answer.splitlines()[0])
     expect(message_box).to_have_value("")
+
+    # Under the answer: 有帮助 / 没帮助, one tap, and a second tap changes it.
+    votes = widget.locator(".kefu-feedback").last
+    votes.get_by_role("button", name="没帮助").click()
+    expect(votes.get_by_role("button", name="没帮助")).to_have_attribute("aria-pressed", "true")
+    votes.get_by_role("button", name="有帮助").click()
+    expect(votes.get_by_role("button", name="有帮助")).to_have_attribute("aria-pressed", "true")
+    expect(votes.get_by_role("button", name="没帮助")).to_have_attribute("aria-pressed", "false")
 
     # 转人工: the queue message, and the handoff appears in the console without a reload.
     widget.get_by_role("button", name="转人工客服").click()
@@ -139,12 +153,26 @@ def test_shopper_and_agent_story(server: Server, browser: object, kb: object) ->
                          headers={"Authorization": f"Bearer {AGENT_TOKEN}"}).json()["data"]
     assert [(h["label"], h["agent"]) for h in resolved] == [("shipping.when", "alice")]
 
+    # The shopper is asked to rate the service, and does (the button is enabled once a score is chosen).
+    rating = widget.locator(".kefu-rating")
+    expect(rating).to_contain_text("请为本次人工服务打个分吧")
+    expect(rating.get_by_role("button", name="提交评价")).to_be_disabled()
+    rating.get_by_role("button", name="非常满意").click()
+    rating.get_by_role("textbox").fill("回复很快")
+    rating.get_by_role("button", name="提交评价").click()
+    expect(widget.locator(".kefu-note")).to_contain_text("感谢")
+    expect(rating).to_have_count(0)
+    got = figures(server)
+    assert (got["feedback"], got["ratings"]["5"], got["satisfaction_rate"]) == ({"helpful": 1, "unhelpful": 0}, 1, 1.0)
+    assert got["handed_off"] == 1 and got["agents"][0]["agent"] == "alice"
+
     # A reload keeps the conversation: the same messages, once each.
     shop.reload()
     expect(widget.get_by_role("dialog")).to_be_visible()  # it was open: it stays open
     expect(widget.locator(".kefu-shopper")).to_have_text(["什么时候发货", "转人工", XSS])
     expect(widget.locator(".kefu-agent")).to_have_text([f"人工客服 alice{AGENT_REPLY}"])
     expect(widget.locator(".kefu-system")).to_have_count(1)
+    expect(widget.locator(".kefu-rating")).to_have_count(0)  # not asked again
     expect(widget.locator("img")).to_have_count(0)
 
     shop_watch.assert_clean()
@@ -179,6 +207,30 @@ def test_keyboard_only_and_polling_fallback(server: Server, browser: object) -> 
                    headers={"Authorization": f"Bearer {AGENT_TOKEN}"})
     assert r.status_code == 200
     expect(widget.locator(".kefu-agent")).to_contain_text("亲，非常抱歉！")
+
+    # The agent ends the chat; the shopper rates it with the keyboard alone, on a phone.
+    r = httpx.post(f"{server.url}/v1/handoffs/{handoffs['data'][0]['id']}/resolve", json={},
+                   headers={"Authorization": f"Bearer {AGENT_TOKEN}"})
+    assert r.status_code == 200
+    score = widget.locator(".kefu-rating").get_by_role("button", name="不满意", exact=True)
+    expect(score).to_be_visible()
+    for _ in range(40):  # back from the message box to the rating, one Shift+Tab at a time
+        if score.evaluate("b => b.getRootNode().activeElement === b"):
+            break
+        page.keyboard.press("Shift+Tab")
+    expect(score).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")  # past 一般, 满意, 非常满意 to the comment
+    page.keyboard.type("发错货太耽误事了")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    expect(widget.locator(".kefu-note")).to_contain_text("感谢")
+    got = figures(server)
+    assert got["ratings"]["2"] == 1 and got["satisfaction_rate"] == 0.0
+    assert got["handoff_reasons"]["complaint"] == 1
 
     page.keyboard.press("Escape")
     expect(widget.get_by_role("dialog")).to_be_hidden()
