@@ -1,7 +1,7 @@
 /*
  * kefu manager's console, the shared part: talking to the server (errors said in Chinese), formats,
  * the confirmation dialog, tabs, signing in and out. Each tab has its own file (admin-review.js,
- * admin-kb.js, admin-shop.js, admin-train.js, admin-report.js), which registers itself on
+ * admin-kb.js, admin-shop.js, admin-train.js, admin-report.js, admin-stats.js), which registers itself on
  * window.kefuAdmin; this file starts them once the page is read. Every text from a shopper or a
  * manager is rendered with textContent, never innerHTML.
  */
@@ -9,7 +9,7 @@
   "use strict";
 
   var TOKEN_KEY = "kefu.adminToken";
-  var TABS = { review: "tab-review", kb: "tab-kb", try: "tab-try", train: "tab-train" };
+  var TABS = { review: "tab-review", kb: "tab-kb", try: "tab-try", train: "tab-train", stats: "tab-stats" };
 
   var K = window.kefuAdmin = {
     token: null,
@@ -261,6 +261,7 @@
     else if (name === "kb") K.kb.show();
     else if (name === "try") K.train.refresh();
     else if (name === "train") K.train.show();
+    else if (name === "stats") K.stats.show();
   }
 
   function onKbTab(tab) {
@@ -318,7 +319,7 @@
   function init() {
     K.tabs = tablist(document.querySelector(".main-tabs"), onMainTab);
     tablist(document.querySelector(".sub-tabs"), onKbTab);
-    [K.review, K.kb, K.facts, K.train].forEach(function (part) { part.init(); });
+    [K.review, K.kb, K.facts, K.train, K.stats].forEach(function (part) { part.init(); });
 
     $("signin-form").addEventListener("submit", function (e) {
       e.preventDefault();
