@@ -2,7 +2,8 @@
 
 Sections (all loopback, all bounded in time): inprocess, http (SQLite, then PostgreSQL), footprint,
 sessions (chat latency against stored sessions), catalogue (latency and training time against
-catalogue size), training (`kefu train` wall time). Models are trained into a temporary folder;
+catalogue size), training (`kefu train` wall time), analytics (the shop's figures of 30 days over a
+history of a million messages). Models are trained into a temporary folder;
 models/ is never touched. See bench/README.md.
 """
 
@@ -32,15 +33,16 @@ from bench.common import (
     train_model,
 )
 
-SECTIONS = ("inprocess", "http", "footprint", "sessions", "catalogue", "training")
+SECTIONS = ("inprocess", "http", "footprint", "sessions", "catalogue", "training", "analytics")
 
 FULL = {"passes": 3, "messages": None, "folds": 5, "levels": [1, 4, 16, 64], "duration": 10.0, "fixed_duration": 10.0,
         "postgres": True, "catalogue": [1, 4, 16], "catalogue_full_train_max": 4, "catalogue_usem3": [1, 4],
         "sessions": [1_000, 100_000], "sessions_duration": 5.0, "training": True, "static_timeout": 600.0,
-        "budget_s": 25 * 60}
+        "budget_s": 25 * 60, "analytics_messages": 1_000_000}
 QUICK = {"passes": 1, "messages": 30, "folds": 2, "levels": [1, 8], "duration": 2.0, "fixed_duration": 2.0,
          "postgres": False, "catalogue": [1, 2], "catalogue_full_train_max": 2, "catalogue_usem3": [],
-         "sessions": [500], "sessions_duration": 1.0, "training": False, "static_timeout": 0.0, "budget_s": 110}
+         "sessions": [500], "sessions_duration": 1.0, "training": False, "static_timeout": 0.0, "budget_s": 110,
+         "analytics_messages": 20_000}
 
 
 def _section(res: dict[str, Any], key: str, out_dir: Path, fn: Callable[[], Any],
@@ -197,6 +199,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 _section(res, "training", a.out, both)
             else:
                 res["training"] = {"skipped": "kefu train is not timed in --quick"}
+        if "analytics" in only:
+            from bench.analytics import run_analytics
+
+            stores: dict[str, Callable[[], tuple[str, Callable[[], None]]]] = {
+                "sqlite": lambda: (f"sqlite:///{tmp / 'analytics.db'}", lambda: None)}
+            if cfg["postgres"] and not a.no_postgres and pg_available():
+                def pg_store() -> tuple[str, Callable[[], None]]:
+                    url = fresh_pg_schema()
+                    return url, lambda: drop_pg_schema(url)
+
+                stores["postgres"] = pg_store
+            _section(res, "analytics", a.out, lambda: run_analytics(stores, cfg["analytics_messages"]))
         if "catalogue" in only and cfg["catalogue_usem3"]:
             from bench.growth import catalogue_growth
 

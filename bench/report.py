@@ -128,6 +128,13 @@ def markdown(res: dict[str, Any]) -> str:
         for name, m in res.get("models", {}).items():
             lines.append(f"- `train(report=False)` {name}: {m['seconds']} s")
         lines.append("")
+    an = res.get("analytics")
+    if an:
+        lines += [f"## The shop's figures over a history of {an.get('messages', 0):,} messages", ""]
+        rows = [[db, r["written"]["messages"], r["written"]["sessions"], r["fill_seconds"], r["days"],
+                 r["seconds_min"], r["seconds_median"]] for db, r in an.items() if isinstance(r, dict) and "days" in r]
+        lines += _table(["database", "messages", "sessions", "fill s", "days", "stats s (best)", "stats s (median)"],
+                        rows) if rows else [str(an.get("error") or an), ""]
     notes = res.get("notes", [])
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]

@@ -110,3 +110,15 @@ def test_report_writes_json_markdown_and_png(tmp_path: Path) -> None:
     assert json.loads(Path(paths["json"]).read_text(encoding="utf-8"))["http_sqlite"]["database"] == "sqlite"
     assert "| conns |" in Path(paths["md"]).read_text(encoding="utf-8")
     assert Path(paths["png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_figures_bench_fills_a_history_and_reads_it(tmp_path: Path) -> None:
+    from bench.analytics import run_analytics
+
+    out = run_analytics({"sqlite": lambda: (f"sqlite:///{tmp_path / 'a.db'}", lambda: None)}, 3_000)
+    r = out["sqlite"]
+    assert r["written"]["messages"] == 3_000 and r["written"]["handoffs"] > 0 and r["written"]["orders"] > 0
+    # 30 of the history's 60 days: about half its sessions, each of five bot turns or three
+    assert 0.3 * 300 < r["conversations"] < 0.7 * 300 and r["bot_turns"] >= 3 * r["conversations"]
+    assert {"seconds_min", "seconds_median", "fill_seconds"} <= set(r)
+    assert "| database | messages |" in report.markdown({"analytics": out})

@@ -29,11 +29,10 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from dataclasses import dataclass
-from itertools import groupby
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from bot.dialogue.policy import Reason
@@ -113,10 +112,6 @@ def _median(values: list[float]) -> float | None:
     return round(statistics.median(values), 1) if values else None
 
 
-def _action() -> Any:
-    return Message.extra["action"].as_string()
-
-
 def stats(store: Store, p: Period) -> dict[str, Any]:
     """Every figure of the period (the module's docstring defines them)."""
     lo, hi = p.bounds()
@@ -127,17 +122,18 @@ def stats(store: Store, p: Period) -> dict[str, Any]:
                                                                              Handoff.created_at < hi)
                                    .group_by(Handoff.reason)):
             reasons[reason] = int(n)
-        in_range = and_(Message.role == "bot", Message.created_at >= lo, Message.created_at < hi)
+        in_range = and_(Message.created_at >= lo, Message.created_at < hi)  # with an action: the bot's
         turns: dict[str, int] = {str(a): int(n) for a, n in s.execute(
-            # GROUP BY 1: PostgreSQL takes a JSON path bound twice for two expressions
-            select(_action(), func.count()).where(in_range, _action().in_(OWN_WORK)).group_by(text("1")))}
-        answered = and_(in_range, _action() == "answer")
+            select(Message.action, func.count()).where(in_range, Message.action.in_(OWN_WORK))
+            .group_by(Message.action))}
+        answered = and_(in_range, Message.action == "answer")
         per_intent: dict[str, dict[str, Any]] = {}
         for intent, n in s.execute(select(Message.intent, func.count()).where(answered).group_by(Message.intent)):
             per_intent[str(intent)] = {"intent": str(intent), "answered": int(n), "helpful": 0, "unhelpful": 0}
         feedback = {"helpful": 0, "unhelpful": 0}
         for intent, helpful, n in s.execute(select(Message.intent, Feedback.helpful, func.count())
-                                            .join(Message, Message.id == Feedback.message_id).where(answered)
+                                            .join(Message, Message.id == Feedback.message_id)
+                                            .where(answered, Feedback.at >= lo)  # a tap comes after its answer
                                             .group_by(Message.intent, Feedback.helpful)):
             key = "helpful" if helpful else "unhelpful"
             feedback[key] += int(n)
@@ -148,7 +144,7 @@ def stats(store: Store, p: Period) -> dict[str, Any]:
                                   .group_by(Rating.score)):
             ratings[str(score)] = int(n)
         handoffs, replies = _handoffs(s, lo, hi), _reply_times(s, lo, hi)
-        orders = _orders(s, lo, hi)
+        orders = _orders(s, lo, hi, conversations, handed_off)
         days = []
         for day in p.days():
             d_conv, d_handed = _sessions(s, *p.bounds(day))
@@ -175,8 +171,10 @@ def stats(store: Store, p: Period) -> dict[str, Any]:
 
 def _sessions(s: Session, lo: dt.datetime, hi: dt.datetime) -> tuple[int, int]:
     """(sessions with a shopper message, sessions with a handoff created) in [lo, hi)."""
-    conversations = s.scalar(select(func.count(func.distinct(Message.session_id)))
-                             .where(Message.role == "shopper", Message.created_at >= lo, Message.created_at < hi))
+    # COUNT over a DISTINCT subquery: PostgreSQL hashes it where count(DISTINCT) would sort.
+    shoppers = (select(Message.session_id).distinct()
+                .where(Message.role == "shopper", Message.created_at >= lo, Message.created_at < hi).subquery())
+    conversations = s.scalar(select(func.count()).select_from(shoppers))
     handed_off = s.scalar(select(func.count(func.distinct(Handoff.session_id)))
                           .where(Handoff.created_at >= lo, Handoff.created_at < hi))
     return int(conversations or 0), int(handed_off or 0)
@@ -187,26 +185,35 @@ def _handoffs(s: Session, lo: dt.datetime, hi: dt.datetime) -> list[Any]:
                           .where(Handoff.created_at >= lo, Handoff.created_at < hi).order_by(Handoff.id)))
 
 
+def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
 def _reply_times(s: Session, lo: dt.datetime, hi: dt.datetime) -> dict[int, list[float]]:
     """For each handoff created in [lo, hi) that an agent took, the agent's reply times in it: each
-    from the first shopper message it answers (the handoff's own message first) to the reply."""
-    rows = s.execute(
-        select(Handoff.id, Handoff.created_at, Message.role, Message.created_at)
-        .join(Message, and_(Message.session_id == Handoff.session_id, Message.role.in_(("shopper", "agent")),
-                            Message.id > func.coalesce(Handoff.message_id, 0),  # after the handoff, and in it
-                            or_(Handoff.resolved_at.is_(None), Message.created_at <= Handoff.resolved_at)))
-        .where(Handoff.created_at >= lo, Handoff.created_at < hi, Handoff.agent.is_not(None))
-        .order_by(Handoff.id, Message.id))
+    from the first shopper message it answers (the handoff's own message first) to the reply.
+    The handoffs first, then their sessions' messages through the session index."""
+    handoffs = list(s.execute(select(Handoff.id, Handoff.session_id, Handoff.message_id, Handoff.created_at,
+                                     Handoff.resolved_at)
+                              .where(Handoff.created_at >= lo, Handoff.created_at < hi, Handoff.agent.is_not(None))))
+    said: dict[str, list[Any]] = {}
+    for part in _chunks(sorted({h.session_id for h in handoffs})):
+        # (no index leads with the role: the session index is the only one that fits)
+        for row in s.execute(select(Message.session_id, Message.id, Message.role, Message.created_at)
+                             .where(Message.session_id.in_(part), Message.role.in_(("shopper", "agent")),
+                                    Message.created_at >= lo).order_by(Message.id)):
+            said.setdefault(row.session_id, []).append(row)
     out: dict[int, list[float]] = {}
-    for hid, group in groupby(rows, key=lambda r: r[0]):
-        messages = list(group)
-        times = out.setdefault(hid, [])
-        since: dt.datetime | None = messages[0][1]  # the message that was handed off waits first
-        for _, _, role, at in messages:
-            if role == "shopper":
-                since = since or at
+    for h in handoffs:
+        times = out.setdefault(h.id, [])
+        since: dt.datetime | None = h.created_at  # the message that was handed off waits first
+        for m in said.get(h.session_id, []):
+            if m.id <= (h.message_id or 0) or (h.resolved_at is not None and _utc(m.created_at) > _utc(h.resolved_at)):
+                continue  # before the handoff, or after it ended
+            if m.role == "shopper":
+                since = since or m.created_at
             elif since is not None:
-                times.append(_seconds(at, since))
+                times.append(_seconds(m.created_at, since))
                 since = None
     return out
 
@@ -226,23 +233,28 @@ def _agents(handoffs: list[Any], replies: dict[int, list[float]]) -> list[dict[s
     return sorted(out, key=lambda a: (-a["handled"], a["agent"]))
 
 
-def _orders(s: Session, lo: dt.datetime, hi: dt.datetime) -> dict[str, Any]:
+def _orders(s: Session, lo: dt.datetime, hi: dt.datetime, conversations: int, handed_off: int) -> dict[str, Any]:
     """Orders placed in [lo, hi), and the conversations of [lo, hi) followed by an order of their
     session within CONVERSION_HOURS of their last shopper message (and not before their first)."""
     n, cents = s.execute(select(func.count(), func.coalesce(func.sum(Order.amount_cents), 0))
                          .where(Order.at >= lo, Order.at < hi)).one()
-    spans = {sid: (_utc(first), _utc(last)) for sid, first, last in s.execute(
-        select(Message.session_id, func.min(Message.created_at), func.max(Message.created_at))
-        .where(Message.role == "shopper", Message.created_at >= lo, Message.created_at < hi)
-        .group_by(Message.session_id))}
     window = dt.timedelta(hours=CONVERSION_HOURS)
-    converted = {sid for sid, at in s.execute(select(Order.session_id, Order.at)
-                                              .where(Order.at >= lo, Order.at < hi + window))
-                 if sid in spans and spans[sid][0] <= _utc(at) <= spans[sid][1] + window}
+    placed = list(s.execute(select(Order.session_id, Order.at).where(Order.at >= lo, Order.at < hi + window)))
+    # Only the sessions with such an order can have converted: their span in the range, by session.
+    spans: dict[str, tuple[dt.datetime, dt.datetime]] = {}
+    for part in _chunks(sorted({o.session_id for o in placed})):
+        for sid, role, at in s.execute(select(Message.session_id, Message.role, Message.created_at)
+                                       .where(Message.session_id.in_(part))):
+            at = _utc(at)
+            if role == "shopper" and lo <= at < hi:
+                first, last = spans.get(sid, (at, at))
+                spans[sid] = (min(first, at), max(last, at))
+    converted = {o.session_id for o in placed
+                 if o.session_id in spans and spans[o.session_id][0] <= _utc(o.at) <= spans[o.session_id][1] + window}
     handed = set(s.scalars(select(Handoff.session_id).where(Handoff.created_at >= lo, Handoff.created_at < hi)))
     split = {}
-    for name, group in (("bot_only", set(spans) - handed), ("handed_off", set(spans) & handed)):
-        hits = len(group & converted)
-        split[name] = {"conversations": len(group), "converted": hits, "rate": _rate(hits, len(group))}
+    for name, total, hits in (("bot_only", conversations - handed_off, len(converted - handed)),
+                              ("handed_off", handed_off, len(converted & handed))):
+        split[name] = {"conversations": total, "converted": hits, "rate": _rate(hits, total)}
     return {"orders": int(n), "order_amount": round(int(cents) / 100, 2),
-            "conversion_rate": _rate(len(converted), len(spans)), "conversion": split}
+            "conversion_rate": _rate(len(converted), conversations), "conversion": split}

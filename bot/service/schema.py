@@ -64,6 +64,9 @@ class ChatSession(Base):
     last_intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+_SHOPPERS, _ACTIONS = text("role = 'shopper'"), text("action IS NOT NULL")  # (a column is named text)
+
+
 class Message(Base):
     __tablename__ = "messages"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -74,7 +77,20 @@ class Message(Base):
     confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     author: Mapped[str | None] = mapped_column(String(64), nullable=True)
     extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    # What the bot did (answer | suggest | clarify | handoff), the figures' key (also in `extra`).
+    action: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    # The figures (bot.service.analytics) read shoppers' messages and the bot's actions by time: two
+    # partial indexes hold all they read, so a month of a busy shop is counted from them alone. Neither
+    # starts with the role, whose few values would tempt a planner without statistics away from the
+    # session index that every chat turn uses.
+    __table_args__ = (
+        Index("ix_messages_shopper_time", "created_at", "session_id", "role",  # (role: covering for SQLite)
+              sqlite_where=_SHOPPERS, postgresql_where=_SHOPPERS),
+        Index("ix_messages_action_time", "action", "created_at", "intent",
+              sqlite_where=_ACTIONS, postgresql_where=_ACTIONS),
+    )
 
 
 class Handoff(Base):
@@ -214,6 +230,7 @@ def insert_message(s: Session, session_id: str, role: str, text: str, now: dt.da
     """One INSERT ... RETURNING id; the row as a detached Message."""
     values = {"session_id": session_id, "role": role, "text": text, "created_at": now, "intent": None,
               "confidence": None, "author": None, "extra": None, **fields}
+    values["action"] = (values["extra"] or {}).get("action") if role == "bot" else None
     msg_id = s.connection().execute(INSERT_MESSAGE, values).scalar_one()
     return Message(id=msg_id, **values)
 

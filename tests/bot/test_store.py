@@ -192,6 +192,28 @@ def test_migration_closes_duplicate_open_handoffs_before_the_constraint(db_url: 
     store.close()
 
 
+def test_migration_gives_the_stored_bot_messages_their_action(db_url: str) -> None:
+    """Messages stored before 0004 kept what the bot did in `extra` only; the figures read a column."""
+    store = Store(db_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with store.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0003")
+        conn.execute(sa.text("INSERT INTO sessions (id, created_at, updated_at, mode, fallbacks) "
+                             "VALUES ('s1', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'bot', 0)"))
+        for role, extra in (("shopper", None), ("bot", '{"action": "answer", "suggestions": []}'),
+                            ("bot", '{"action": "suggest"}'), ("bot", None), ("agent", '{"action": "x"}')):
+            conn.execute(sa.text("INSERT INTO messages (session_id, role, text, extra, created_at) "
+                                 "VALUES ('s1', :role, 't', :extra, CURRENT_TIMESTAMP)"),
+                         {"role": role, "extra": extra})
+    store.create_schema()
+    with store.engine.connect() as conn:
+        actions = conn.execute(sa.text("SELECT action FROM messages ORDER BY id")).scalars().all()
+    assert actions == [None, "answer", "suggest", None, None]
+    store.close()
+
+
 def test_the_migrations_build_exactly_the_tables_the_code_declares(store: Store) -> None:
     """Alembic's autogenerate finds nothing to add: every table, column and index of schema.py has
     its migration (a new table without one would exist in tests and be missing in a shop's database)."""

@@ -1,5 +1,5 @@
 """what came of conversations: 有帮助 / 没帮助 on the bot's answers, 1-5 on a resolved handoff, orders;
-messages by time
+the bot's action as a column, and indexes of shoppers' messages and the bot's actions by time
 
 Revision ID: 0004
 Revises: 0003
@@ -16,7 +16,15 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_messages_created_at", "messages", ["created_at"])  # the figures read by time
+    # The figures read messages by role and time, the bot's by what it did: a column of its own
+    # (filled from `extra` for the messages already stored) and indexes that hold all they read.
+    op.add_column("messages", sa.Column("action", sa.String(length=16), nullable=True))
+    path = "json_extract(extra, '$.action')" if op.get_bind().dialect.name == "sqlite" else "extra->>'action'"
+    op.execute(f"UPDATE messages SET action = {path} WHERE role = 'bot' AND extra IS NOT NULL")
+    op.create_index("ix_messages_shopper_time", "messages", ["created_at", "session_id", "role"],
+                    sqlite_where=sa.text("role = 'shopper'"), postgresql_where=sa.text("role = 'shopper'"))
+    op.create_index("ix_messages_action_time", "messages", ["action", "created_at", "intent"],
+                    sqlite_where=sa.text("action IS NOT NULL"), postgresql_where=sa.text("action IS NOT NULL"))
     op.create_table(
         "feedback",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -72,4 +80,6 @@ def downgrade() -> None:
     op.drop_index("ix_feedback_at", table_name="feedback")
     op.drop_index("ix_feedback_session_id", table_name="feedback")
     op.drop_table("feedback")
-    op.drop_index("ix_messages_created_at", table_name="messages")
+    op.drop_index("ix_messages_action_time", table_name="messages")
+    op.drop_index("ix_messages_shopper_time", table_name="messages")
+    op.drop_column("messages", "action")
