@@ -117,8 +117,10 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
     echo(f"cross-validation: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}, "
          f"family macro-F1 {metrics['family_macro_f1']:.3f}, ECE {metrics['ece']:.3f}")
     echo(f"thresholds: {thresholds}")
-    stage("comparison" if compare else "final fit", 0.45)
-    comparison = _compare(texts, labels, classes, embedder, metrics, compare or [], seed, folds, progress)
+    if not quick:  # the CLI's report compares embedders (two more cross-validations at least); the console's skips it
+        stage("comparison", 0.45)
+    comparison = [] if quick else _compare(texts, labels, classes, embedder, metrics, compare or [], seed, folds,
+                                           progress)
     stage("final fit", 0.5)
     pipeline = build_pipeline(embedder, seed=seed)
     with tqdm(total=1, desc="final fit", disable=not progress) as bar:

@@ -38,6 +38,9 @@ def test_a_quick_run_records_its_model_and_verdict_and_publishes_nothing(models_
     assert gate["heldout"]["macro_f1"] < gate["previous_heldout"]["macro_f1"]
     assert 0.9 < gate["heldout"]["route_accuracy"] <= 1 and gate["previous_heldout"]["route_accuracy"] > 0.9
     assert "stratified 3-fold" in out["report"]
+    # Three folds, and no comparison of embedders (the CLI's report has it): no cross-validation more.
+    meta = json.loads((models / out["version"] / "metadata.json").read_text(encoding="utf-8"))
+    assert (meta["folds"], meta["metrics"]["embedders"]) == (3, [])
 
 
 def test_a_failed_run_says_why_and_changes_nothing(models_dir: Path, tmp_path: Path) -> None:
