@@ -165,11 +165,13 @@
     chart = new window.uPlot({
       width: width, height: 240, tzDate: function (ts) { return window.uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"); },
       series: [
-        { value: "{YYYY}-{MM}-{DD}" },
+        { label: "日期", value: "{YYYY}-{MM}-{DD}" },
         { label: "接待量", stroke: "#0958d9", width: 2, points: { show: days.length <= 31 } },
         { label: "转人工", stroke: "#d4380d", width: 2, dash: [6, 4], points: { show: days.length <= 31 } }
       ],
-      axes: [{ values: "{M}/{D}", stroke: "#4e5969" }, { stroke: "#4e5969" }],
+      // whole days only on the time axis (one tick a day, a week or a month), whole numbers on the other
+      axes: [{ values: "{M}/{D}", stroke: "#4e5969", incrs: [DAY / 1000, 7 * DAY / 1000, 30 * DAY / 1000] },
+             { stroke: "#4e5969", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] }],
       scales: { x: { time: true } }
     }, [xs, days.map(function (d) { return d.conversations; }), days.map(function (d) { return d.handed_off; })], box);
   }
