@@ -19,6 +19,12 @@ what happened inside the range:
 - agents: per agent, the handoffs created in the range that the agent took (handled); the median
   time from a handoff's creation to the agent's first message (first_reply_seconds_p50, of those
   answered); within_180s_rate: handled handoffs answered within 180 s (3分钟回复率), over handled;
+  mean_reply_seconds (平均响应时间): each agent message that answers shopper messages, timed from the
+  first of them (the handed-off message first), averaged;
+- orders, order_amount: orders placed in the range (POST /v1/orders) and their sum in yuan;
+- conversion_rate (询单转化率): conversations followed by an order of their session placed between
+  their first shopper message in the range and CONVERSION_HOURS after their last, over
+  conversations; conversion.bot_only and conversion.handed_off split it;
 - days: conversations, handed_off and containment_rate of each day of the range.
 
 A rate over nothing is None (JSON null), never 0. Rates are rounded to 4 decimals, seconds to 0.1.
