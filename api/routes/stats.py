@@ -13,13 +13,16 @@ from bot.service import analytics
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses={
     401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 422: {"model": ErrorOut}})
-Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD, in the shop's time zone")]
+DAY = r"^\d{4}-\d{2}-\d{2}$"
 
 
 @router.get("/stats")
-def stats(manager: ManagerDep, conv: ConversationsDep, start: Annotated[Day, Query(alias="from")] = None,
-          end: Annotated[Day, Query(alias="to")] = None) -> Any:
+def stats(manager: ManagerDep, conv: ConversationsDep,
+          start: Annotated[str | None, Query(alias="from", pattern=DAY, description="first day, YYYY-MM-DD, in "
+                                             "the shop's time zone (default: six days before `to`)")] = None,
+          end: Annotated[str | None, Query(alias="to", pattern=DAY, description="last day (default: today)")] = None,
+          ) -> Any:
     """Conversations, containment, handoffs by reason, unanswered turns, feedback, ratings, entries,
-    waits and agents' replies over whole days (default: the last 7 days, today included)."""
+    waits, agents' replies, orders and conversion over whole days (bot/service/analytics.py)."""
     tz = conv.bot.kb.shop.get("timezone")
     return analytics.stats(conv.store, analytics.period(start, end, tz))
