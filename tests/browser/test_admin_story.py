@@ -277,8 +277,9 @@ def test_console_by_keyboard_on_a_phone(server: Server, browser: object) -> None
 
     # The tabs: one tab stop, arrow keys, Home and End; each panel fits the phone's width.
     review.focus()
-    for key, name in [("ArrowRight", "知识库"), ("ArrowRight", "命中测试"), ("End", "训练与发布"),
-                      ("ArrowRight", "未识别问题"), ("ArrowLeft", "训练与发布"), ("Home", "未识别问题")]:
+    for key, name in [("ArrowRight", "知识库"), ("ArrowRight", "命中测试"), ("ArrowRight", "训练与发布"),
+                      ("End", "数据看板"), ("ArrowRight", "未识别问题"), ("ArrowLeft", "数据看板"),
+                      ("ArrowLeft", "训练与发布"), ("Home", "未识别问题")]:
         page.keyboard.press(key)
         tab = page.get_by_role("tab", name=name)
         expect(tab).to_be_focused()
