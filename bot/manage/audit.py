@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from sqlalchemy import select
 
-from bot.service.schema import KbChange
+from bot.service.schema import KbChange, as_utc
 from bot.service.store import Store
 
 MAX_PAGE = 200
@@ -54,5 +53,4 @@ def recent(store: Store, limit: int = 50, before: int | None = None) -> list[Cha
 
 
 def _change(c: KbChange) -> Change:
-    at = c.at if c.at.tzinfo else c.at.replace(tzinfo=dt.UTC)  # SQLite hands back naive UTC
-    return Change(c.id, at.isoformat(), c.who, c.target, c.action, c.before, c.after)
+    return Change(c.id, as_utc(c.at).isoformat(), c.who, c.target, c.action, c.before, c.after)

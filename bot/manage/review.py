@@ -24,7 +24,7 @@ from bot.errors import ConflictError, InvalidInputError, KefuError, NotFoundErro
 from bot.language.normalize import normalize
 from bot.manage.entries import MAX_EXAMPLE_CHARS
 from bot.manage.grouping import Cluster, Item, group
-from bot.service.schema import Handoff, Message, ReviewDecision, utcnow
+from bot.service.schema import Handoff, Message, ReviewDecision, as_utc, utcnow
 from bot.service.store import Store
 
 # The newest this many undecided messages are grouped: the work of a GET stays bounded however long
@@ -79,7 +79,7 @@ def _handoff_items(s: Session, sure: float, limit: int) -> list[Item]:
     for row in s.execute(q):
         source = _handoff_source(row, sure)
         if source is not None:
-            out.append(Item(row.id, row.text, _utc(row.created_at), source, row.intent, row.label))
+            out.append(Item(row.id, row.text, as_utc(row.created_at), source, row.intent, row.label))
     return out
 
 
@@ -107,7 +107,7 @@ def _turn_items(s: Session, limit: int) -> list[Item]:
          .order_by(bot.id.desc()).limit(limit))
     turns = [r for r in s.execute(q) if r.shopper is not None]
     said = {m.id: m for m in s.scalars(select(Message).where(Message.id.in_([r.shopper for r in turns])))}
-    return [Item(m.id, m.text, _utc(m.created_at), str(r.action), r.intent)
+    return [Item(m.id, m.text, as_utc(m.created_at), str(r.action), r.intent)
             for r in turns if (m := said.get(r.shopper)) is not None]
 
 
@@ -118,11 +118,6 @@ def _example(item: Item) -> str:
         raise InvalidInputError(f"message {item.id} is longer than an example may be ({MAX_EXAMPLE_CHARS} "
                                 "characters): leave it out with message_ids, or dismiss it")
     return text
-
-
-def _utc(t: dt.datetime) -> dt.datetime:
-    """SQLite hands back naive datetimes that were stored as UTC."""
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 class ReviewQueue:

@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 
 from bot.dialogue.policy import Reason
 from bot.errors import InvalidInputError
-from bot.service.schema import Feedback, Handoff, Message, Order, Rating
+from bot.service.schema import Feedback, Handoff, Message, Order, Rating, as_utc
 from bot.service.store import Store
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -107,11 +107,7 @@ def _rate(part: int, whole: int) -> float | None:
 
 
 def _seconds(later: dt.datetime, earlier: dt.datetime) -> float:
-    return (_utc(later) - _utc(earlier)).total_seconds()
-
-
-def _utc(t: dt.datetime) -> dt.datetime:
-    return t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t  # SQLite gives back naive UTC
+    return (as_utc(later) - as_utc(earlier)).total_seconds()
 
 
 def _median(values: list[float]) -> float | None:
@@ -214,7 +210,8 @@ def _reply_times(s: Session, lo: dt.datetime, hi: dt.datetime) -> dict[int, list
         times = out.setdefault(h.id, [])
         since: dt.datetime | None = h.created_at  # the message that was handed off waits first
         for m in said.get(h.session_id, []):
-            if m.id <= (h.message_id or 0) or (h.resolved_at is not None and _utc(m.created_at) > _utc(h.resolved_at)):
+            ended = h.resolved_at is not None and as_utc(m.created_at) > as_utc(h.resolved_at)
+            if m.id <= (h.message_id or 0) or ended:
                 continue  # before the handoff, or after it ended
             if m.role == "shopper":
                 since = since or m.created_at
@@ -251,12 +248,12 @@ def _orders(s: Session, lo: dt.datetime, hi: dt.datetime, conversations: int, ha
     for part in _chunks(sorted({o.session_id for o in placed})):
         for sid, role, at in s.execute(select(Message.session_id, Message.role, Message.created_at)
                                        .where(Message.session_id.in_(part))):
-            at = _utc(at)
+            at = as_utc(at)
             if role == "shopper" and lo <= at < hi:
                 first, last = spans.get(sid, (at, at))
                 spans[sid] = (min(first, at), max(last, at))
     converted = {o.session_id for o in placed
-                 if o.session_id in spans and spans[o.session_id][0] <= _utc(o.at) <= spans[o.session_id][1] + window}
+                 if o.session_id in spans and spans[o.session_id][0] <= as_utc(o.at) <= spans[o.session_id][1] + window}
     handed = set(s.scalars(select(Handoff.session_id).where(Handoff.created_at >= lo, Handoff.created_at < hi)))
     split = {}
     for name, total, hits in (("bot_only", conversations - handed_off, len(converted - handed)),

@@ -19,7 +19,7 @@ from bot.dialogue.voice import say
 from bot.errors import AlreadyHandedOffError, InvalidInputError
 from bot.language.pii import mask
 from bot.service.events import EventBus
-from bot.service.schema import Handoff, Message
+from bot.service.schema import Handoff, Message, as_utc
 from bot.service.store import Store
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def iso(t: dt.datetime | None) -> str | None:
     """ISO 8601 with the zone; SQLite hands back naive datetimes that were stored as UTC."""
     if t is None:
         return None
-    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).isoformat()
+    return as_utc(t).isoformat()
 
 
 class Conversations:

@@ -45,6 +45,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def as_utc(t: dt.datetime) -> dt.datetime:
+    """A stored time, aware: SQLite hands back naive datetimes that were stored as UTC."""
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
 def new_token() -> str:
     """An unguessable session id (256 bits)."""
     return secrets.token_urlsafe(32)
