@@ -17,6 +17,8 @@ from bot.dialogue.voice import say
 from bot.service.conversations import Conversations
 
 _bearer = HTTPBearer(auto_error=False)
+# The Authorization header's bearer token, or None (the routes say 401 themselves, as JSON).
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 def get_conversations(request: Request) -> Conversations:
@@ -36,18 +38,24 @@ def _agent_for(token: str, agents: dict[str, str]) -> str | None:
     return found
 
 
+def bearer_name(creds: HTTPAuthorizationCredentials | None, tokens: dict[str, str], what: str) -> str:
+    """The name a bearer token stands for among `tokens` (token -> name); 401 without a token, 403 for
+    a wrong one (`what`: agent, admin, order)."""
+    if creds is None:
+        raise HTTPException(401, f"{what} token required", headers={"WWW-Authenticate": "Bearer"})
+    name = _agent_for(creds.credentials, tokens)
+    if name is None:
+        raise HTTPException(403, f"invalid {what} token")
+    return name
+
+
 def current_agent(
     request: Request,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    creds: Bearer,
 ) -> str:
     """The agent's name for a valid bearer token (in the Authorization header only); 401 without one,
     403 for a wrong one."""
-    if creds is None:
-        raise HTTPException(401, "agent token required", headers={"WWW-Authenticate": "Bearer"})
-    name = _agent_for(creds.credentials, get_app_settings(request).agents())
-    if name is None:
-        raise HTTPException(403, "invalid agent token")
-    return name
+    return bearer_name(creds, get_app_settings(request).agents(), "agent")
 
 
 # -- tickets for event streams -----------------------------------------------------------------
@@ -90,7 +98,7 @@ def agent_from_ticket(ticket: str, settings: Settings, now: float | None = None)
 
 def stream_agent(
     request: Request,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    creds: Bearer,
     ticket: Annotated[str | None, Query(max_length=512, description="from POST /v1/agent/ticket (for EventSource, "
                                                                     "which cannot send headers)")] = None,
 ) -> str:

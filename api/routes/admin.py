@@ -5,28 +5,21 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from api.deps import _agent_for, get_app_settings
+from api.deps import Bearer, bearer_name, get_app_settings
 from api.schemas import ErrorOut
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses={
     401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 409: {"model": ErrorOut}})
-_bearer = HTTPBearer(auto_error=False)
 
 
 def current_manager(request: Request,
-                    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+                    creds: Bearer) -> str:
     """The manager's name for a valid bearer token (KEFU_ADMIN_TOKEN is "admin"); 401 without one,
     403 for a wrong one."""
-    if creds is None:
-        raise HTTPException(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
-    name = _agent_for(creds.credentials, get_app_settings(request).managers())
-    if name is None:
-        raise HTTPException(403, "invalid admin token")
-    return name
+    return bearer_name(creds, get_app_settings(request).managers(), "admin")
 
 
 require_admin = current_manager

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, Request, Response
 
-from api.deps import ConversationsDep, _agent_for, get_app_settings
+from api.deps import Bearer, ConversationsDep, bearer_name, get_app_settings
 from api.schemas import ErrorOut, OrderIn, OrderOut
 from bot.service.conversations import iso
 from bot.service.outcomes import record_order
@@ -16,16 +15,12 @@ from bot.service.outcomes import record_order
 router = APIRouter(prefix="/v1/orders", tags=["orders"], responses={
     401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},
     422: {"model": ErrorOut}})
-_bearer = HTTPBearer(auto_error=False)
 
 
-def checkout(request: Request, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+def checkout(request: Request, creds: Bearer) -> None:
     """The shop's checkout, by its token (KEFU_ORDER_TOKEN; no token set: nobody)."""
-    if creds is None:
-        raise HTTPException(401, "order token required", headers={"WWW-Authenticate": "Bearer"})
     token = get_app_settings(request).order_token
-    if not token or _agent_for(creds.credentials, {token: "checkout"}) is None:
-        raise HTTPException(403, "invalid order token")
+    bearer_name(creds, {token: "checkout"} if token else {}, "order")
 
 
 @router.post("", response_model=OrderOut, status_code=201, dependencies=[Depends(checkout)])
