@@ -130,8 +130,13 @@ def stats(store: Store, p: Period) -> dict[str, Any]:
             .group_by(Message.action))}
         answered = and_(in_range, Message.action == "answer")
         per_intent: dict[str, dict[str, Any]] = {}
+
+        def entry(intent: Any) -> dict[str, Any]:
+            return per_intent.setdefault(str(intent), {"intent": str(intent), "answered": 0, "helpful": 0,
+                                                       "unhelpful": 0})
+
         for intent, n in s.execute(select(Message.intent, func.count()).where(answered).group_by(Message.intent)):
-            per_intent[str(intent)] = {"intent": str(intent), "answered": int(n), "helpful": 0, "unhelpful": 0}
+            entry(intent)["answered"] = int(n)
         feedback = {"helpful": 0, "unhelpful": 0}
         for intent, helpful, n in s.execute(select(Message.intent, Feedback.helpful, func.count())
                                             .join(Message, Message.id == Feedback.message_id)
@@ -139,14 +144,14 @@ def stats(store: Store, p: Period) -> dict[str, Any]:
                                             .group_by(Message.intent, Feedback.helpful)):
             key = "helpful" if helpful else "unhelpful"
             feedback[key] += int(n)
-            per_intent.setdefault(str(intent), {"intent": str(intent), "answered": 0, "helpful": 0, "unhelpful": 0})
-            per_intent[str(intent)][key] += int(n)
+            entry(intent)[key] += int(n)
         ratings = dict.fromkeys(("1", "2", "3", "4", "5"), 0)
         for score, n in s.execute(select(Rating.score, func.count()).where(Rating.at >= lo, Rating.at < hi)
                                   .group_by(Rating.score)):
             ratings[str(score)] = int(n)
-        handoffs, replies = _handoffs(s, lo, hi), _reply_times(s, lo, hi)
-        orders = _orders(s, lo, hi, conversations, handed_off)
+        handoffs = _handoffs(s, lo, hi)  # read once: waits, agents and conversions
+        replies = _reply_times(s, lo, handoffs)
+        orders = _orders(s, lo, hi, conversations, handed_off, {h.session_id for h in handoffs})
         days = []
         for day in p.days():
             d_conv, d_handed = _sessions(s, *p.bounds(day))
@@ -183,7 +188,9 @@ def _sessions(s: Session, lo: dt.datetime, hi: dt.datetime) -> tuple[int, int]:
 
 
 def _handoffs(s: Session, lo: dt.datetime, hi: dt.datetime) -> list[Any]:
-    return list(s.execute(select(Handoff.id, Handoff.agent, Handoff.created_at, Handoff.assigned_at)
+    """The handoffs created in [lo, hi), oldest first."""
+    return list(s.execute(select(Handoff.id, Handoff.session_id, Handoff.message_id, Handoff.agent,
+                                 Handoff.created_at, Handoff.assigned_at, Handoff.resolved_at)
                           .where(Handoff.created_at >= lo, Handoff.created_at < hi).order_by(Handoff.id)))
 
 
@@ -191,13 +198,11 @@ def _chunks(items: list[Any], size: int = 500) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _reply_times(s: Session, lo: dt.datetime, hi: dt.datetime) -> dict[int, list[float]]:
-    """For each handoff created in [lo, hi) that an agent took, the agent's reply times in it: each
-    from the first shopper message it answers (the handoff's own message first) to the reply.
-    The handoffs first, then their sessions' messages through the session index."""
-    handoffs = list(s.execute(select(Handoff.id, Handoff.session_id, Handoff.message_id, Handoff.created_at,
-                                     Handoff.resolved_at)
-                              .where(Handoff.created_at >= lo, Handoff.created_at < hi, Handoff.agent.is_not(None))))
+def _reply_times(s: Session, lo: dt.datetime, handoffs: list[Any]) -> dict[int, list[float]]:
+    """For each of the handoffs (created from `lo` on) that an agent took, the agent's reply times in
+    it: each from the first shopper message it answers (the handoff's own message first) to the
+    reply. Their sessions' messages are read through the session index."""
+    handoffs = [h for h in handoffs if h.agent]
     said: dict[str, list[Any]] = {}
     for part in _chunks(sorted({h.session_id for h in handoffs})):
         # (no index leads with the role: the session index is the only one that fits)
@@ -236,9 +241,11 @@ def _agents(handoffs: list[Any], replies: dict[int, list[float]]) -> list[dict[s
     return sorted(out, key=lambda a: (-a["handled"], a["agent"]))
 
 
-def _orders(s: Session, lo: dt.datetime, hi: dt.datetime, conversations: int, handed_off: int) -> dict[str, Any]:
+def _orders(s: Session, lo: dt.datetime, hi: dt.datetime, conversations: int, handed_off: int,
+            handed: set[str]) -> dict[str, Any]:
     """Orders placed in [lo, hi), and the conversations of [lo, hi) followed by an order of their
-    session within CONVERSION_HOURS of their last shopper message (and not before their first)."""
+    session within CONVERSION_HOURS of their last shopper message (and not before their first);
+    `handed`: the sessions handed off in [lo, hi)."""
     n, cents = s.execute(select(func.count(), func.coalesce(func.sum(Order.amount_cents), 0))
                          .where(Order.at >= lo, Order.at < hi)).one()
     window = dt.timedelta(hours=CONVERSION_HOURS)
@@ -254,7 +261,6 @@ def _orders(s: Session, lo: dt.datetime, hi: dt.datetime, conversations: int, ha
                 spans[sid] = (min(first, at), max(last, at))
     converted = {o.session_id for o in placed
                  if o.session_id in spans and spans[o.session_id][0] <= as_utc(o.at) <= spans[o.session_id][1] + window}
-    handed = set(s.scalars(select(Handoff.session_id).where(Handoff.created_at >= lo, Handoff.created_at < hi)))
     split = {}
     for name, total, hits in (("bot_only", conversations - handed_off, len(converted - handed)),
                               ("handed_off", handed_off, len(converted & handed))):
