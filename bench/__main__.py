@@ -62,6 +62,12 @@ def _section(res: dict[str, Any], key: str, out_dir: Path, fn: Callable[[], Any]
     return value
 
 
+def _pg_schema() -> tuple[str, Callable[[], None]]:
+    """A fresh PostgreSQL schema's URL, and what drops it."""
+    url = fresh_pg_schema()
+    return url, lambda: drop_pg_schema(url)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(prog="python -m bench", description="kefu benchmark suite (results in bench/results/)")
     ap.add_argument("--quick", action="store_true", help="a reduced run (< 2 min), as the smoke test uses")
@@ -131,11 +137,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             dbs: dict[str, Callable[[], tuple[str, Callable[[], None]]]] = {
                 "sqlite": lambda: (f"sqlite:///{tmp / 'inproc.db'}", lambda: None)}
             if cfg["postgres"] and not a.no_postgres and pg_available():
-                def pg_db() -> tuple[str, Callable[[], None]]:
-                    url = fresh_pg_schema()
-                    return url, lambda: drop_pg_schema(url)
-
-                dbs["postgres"] = pg_db
+                dbs["postgres"] = _pg_schema
             _section(res, "inprocess", a.out,
                      lambda: run_inprocess(a.data, models, messages, cfg["passes"], default, dbs))
         if "http" in only:
@@ -205,11 +207,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             stores: dict[str, Callable[[], tuple[str, Callable[[], None]]]] = {
                 "sqlite": lambda: (f"sqlite:///{tmp / 'analytics.db'}", lambda: None)}
             if cfg["postgres"] and not a.no_postgres and pg_available():
-                def pg_store() -> tuple[str, Callable[[], None]]:
-                    url = fresh_pg_schema()
-                    return url, lambda: drop_pg_schema(url)
-
-                stores["postgres"] = pg_store
+                stores["postgres"] = _pg_schema
             _section(res, "analytics", a.out, lambda: run_analytics(stores, cfg["analytics_messages"]))
         if "catalogue" in only and cfg["catalogue_usem3"]:
             from bench.growth import catalogue_growth

@@ -27,6 +27,14 @@ def _migrate(url: str) -> None:
     Store(url).create_schema()
 
 
+def _migrate_to(conn: sa.Connection, revision: str) -> None:
+    """The schema as an older kefu left it (a migration's starting point)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, revision)
+
+
 def test_processes_starting_together_migrate_one_sqlite_file(tmp_path: Path) -> None:
     # `kefu serve --workers N` starts N processes that all bring the schema up at once.
     ctx = multiprocessing.get_context("spawn")
@@ -173,11 +181,8 @@ def test_migration_closes_duplicate_open_handoffs_before_the_constraint(db_url: 
     """A database from before 0002 may hold the duplicates the race made: the oldest open handoff
     of a session stays, the others are closed with a note; nothing is deleted."""
     store = Store(db_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
     with store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
+        _migrate_to(conn, "0001")
         conn.execute(sa.text("INSERT INTO sessions (id, created_at, updated_at, mode, fallbacks) "
                              "VALUES ('s1', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'human', 0)"))
         for status in ("waiting", "assigned", "waiting", "resolved"):
@@ -195,11 +200,8 @@ def test_migration_closes_duplicate_open_handoffs_before_the_constraint(db_url: 
 def test_migration_gives_the_stored_bot_messages_their_action(db_url: str) -> None:
     """Messages stored before 0004 kept what the bot did in `extra` only; the figures read a column."""
     store = Store(db_url)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
     with store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")
+        _migrate_to(conn, "0003")
         conn.execute(sa.text("INSERT INTO sessions (id, created_at, updated_at, mode, fallbacks) "
                              "VALUES ('s1', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 'bot', 0)"))
         for role, extra in (("shopper", None), ("bot", '{"action": "answer", "suggestions": []}'),
