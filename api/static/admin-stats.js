@@ -9,10 +9,7 @@
 
   var $ = K.$, el = K.el;
   var DAY = 86400000;
-  var REASONS = {
-    requested: "顾客要求人工", complaint: "投诉", problem: "商品问题",
-    low_confidence: "机器人没把握", repeated_fallback: "多次没听懂", out_of_scope: "超出服务范围"
-  };
+  var REASONS = K.REASONS;
   var current = null;   // the figures shown
   var previous = null;  // those of the period before
   var chart = null;

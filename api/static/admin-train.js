@@ -11,10 +11,7 @@
   var POLL_MS = 1500;  // how often a running training is asked how far it got
 
   var ACTIONS = { answer: "直接回答", suggest: "给出猜测的问题让顾客选", clarify: "请顾客换个说法", handoff: "转人工" };
-  var REASONS = {
-    requested: "顾客要求人工", complaint: "投诉", problem: "商品问题", low_confidence: "机器人没把握",
-    repeated_fallback: "多次没听懂", out_of_scope: "超出服务范围"
-  };
+  var REASONS = K.REASONS;
   var STAGES = {
     starting: "准备中", "cross-validation": "检验模型学得怎么样（交叉验证）", comparison: "比较不同的特征",
     "final fit": "训练最终模型", context: "学习追问和上下文", evaluation: "在测试集上评估", report: "写训练报告",
