@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -104,6 +105,21 @@ def test_feedback_is_only_for_the_bots_answers_of_the_session_and_a_rating_once_
         rate(store, mine, 5, None)  # once per handoff
     got = analytics.stats(store, analytics.period("2026-11-26", "2026-11-26", "Asia/Shanghai"))
     assert got["ratings"]["4"] == 1 and got["feedback"] == {"helpful": 0, "unhelpful": 1}
+
+
+def test_a_day_runs_from_local_midnight_to_the_next_when_the_clocks_change(store: Store, clock: Clock) -> None:
+    # Berlin's clocks go back at 03:00 on 2026-10-25: that day has 25 hours, 00:00 at UTC+2 to 24:00 at UTC+1.
+    shop, berlin = Shop(store, clock), "Europe/Berlin"
+    for sid, local, handed in ((new_token(), (24, 23, 30), False),  # 21:30 UTC on the 24th
+                               (new_token(), (25, 0, 30), True),  # 22:30 UTC on the 24th
+                               (new_token(), (25, 23, 30), True),  # 22:30 UTC on the 25th
+                               (new_token(), (26, 0, 30), True)):  # 23:30 UTC on the 25th
+        clock.now = dt.datetime(2026, 10, *local, tzinfo=ZoneInfo(berlin)).astimezone(dt.UTC)
+        shop.hand_off(sid, "requested") if handed else shop.turn(sid, "answer", "shipping.when")
+    got = analytics.stats(store, analytics.period("2026-10-24", "2026-10-26", berlin))
+    assert [(d["date"], d["conversations"], d["handed_off"]) for d in got["days"]] == [
+        ("2026-10-24", 1, 0), ("2026-10-25", 2, 2), ("2026-10-26", 1, 1)]
+    assert (got["conversations"], got["handed_off"]) == (4, 3)
 
 
 @pytest.mark.parametrize("start, end, tz", [
