@@ -62,21 +62,32 @@ def _hypothetical(text: str, found: re.Match[str]) -> bool:
     return bool(_IF_BEFORE.search(text[: found.start()]) or _IF_AFTER.search(text[found.end():]))
 
 
-# "Is it genuine? Could it be a fake?" asked before buying (是不是正品, 会不会是假货, 有假货吗, 保证不是
-# 高仿吧) is a question about the goods, not a fake received: left to the classifier, which knows
-# both (and a shop can teach it an answer). A fake stated (收到的是假货, 你们卖假货) still hands off.
+# "Is it genuine? Could it be a fake? Will it pill or fade?" asked before buying (是不是正品, 会不会是
+# 假货, 有假货吗, 保证不是高仿吧, 这件会起球吗, 会不会掉色, 容易变形吗) is a question about the goods,
+# not a fake or a defect received: left to the classifier, which knows both (and a shop can teach it an
+# answer). A fake or a defect stated (收到的是假货, 你们卖假货, 洗了一次就起球, 怎么会掉色) still hands off.
 _FAKE = re.compile(r"假货|不是正品|山寨|高仿|仿品|翻新机?|二手的?")
-_ASKS_BEFORE = re.compile(r"(是不是|会不会|会|有没有|有|是否|能否|保证|保不保证|敢保证|怕|担心)"
-                          r"[^,.!?;，。！？；\s]{0,3}$")
-_ASKS_AFTER = re.compile(r"^[^,.!?;，。！？；\s]{0,3}(吗|么|嘛|不|没)?\s*[?？]?$")
+_QUALITY = re.compile(r"起球|掉色|褪色|染色|掉毛|开线|脱线|变形了?|漏(水|液|气|油)?|异味|臭味")
+_ASKS_BEFORE = re.compile(r"(?<!怎么)(?<!为什么)(?<!为啥)(?<!咋)"
+                          r"(是不是|会不会|会|容易|有没有|有|是否|能否|保证|保不保证|敢保证|怕|担心)"
+                          r"[^,.!?;，。！？；\s了就]{0,3}$")
+_ASKS_AFTER = re.compile(r"^[^,.!?;，。！？；\s了]{0,3}(吗|么|嘛|不|没)?\s*[?？]?$")
+# A defect word is a question only when asked as one (会起球吗, 会不会掉色): 收到有异味, 有点掉色 state it.
+_A_NOT_A = re.compile(r"(是不是|会不会|有没有|是否|容不容易)[^,.!?;，。！？；\s]{0,3}$")
+_QUESTION_END = re.compile(r"^[^,.!?;，。！？；\s]{0,3}(吗|么|嘛|不|没|[?？])")
 
 
-def _asks_about_fakes(text: str, found: re.Match[str]) -> bool:
-    if not _FAKE.fullmatch(found.group(0)):
+def _asks_before_buying(text: str, found: re.Match[str]) -> bool:
+    word = found.group(0)
+    fake, quality = _FAKE.fullmatch(word), _QUALITY.fullmatch(word)
+    if not (fake or quality):
         return False
     before, after = text[: found.start()], text[found.end():]
-    a_not_a = found.group(0).startswith("不是") and before.endswith("是")  # 是不是正品
-    return bool((a_not_a or _ASKS_BEFORE.search(before)) and _ASKS_AFTER.search(after))
+    a_not_a = word.startswith("不是") and before.endswith("是")  # 是不是正品
+    asked = (a_not_a or _ASKS_BEFORE.search(before)) and _ASKS_AFTER.search(after)
+    if quality:
+        return bool(asked and (_A_NOT_A.search(before) or _QUESTION_END.match(after)))
+    return bool(asked)
 
 
 # "I do not want a person, I only ask when it ships": a negation or a concession right before a
@@ -108,7 +119,7 @@ def read(text: str) -> tuple[tuple[Reason, str] | None, frozenset[Reason]]:
     taken: set[Reason] = set()
     for pattern, reason in _RULES:
         for found in pattern.finditer(text):
-            if reason is Reason.PROBLEM and (_hypothetical(text, found) or _asks_about_fakes(text, found)):
+            if reason is Reason.PROBLEM and (_hypothetical(text, found) or _asks_before_buying(text, found)):
                 continue
             if _taken_back(text, found, reason):
                 taken.add(reason)

@@ -57,6 +57,8 @@ def test_rules_route_to_a_person(text: str, reason: Reason) -> None:
     "万一收到是碎的 运费谁出", "假如发错颜色了能换吗", "屏幕有坏点的话能退吗",
     # asking whether the goods are genuine, before buying
     "是不是正品", "会不会是假货", "有假货吗", "保证不是高仿吧", "有没有翻新机", "会不会是二手的", "怕买到假货",
+    # asking whether the goods will pill, fade or leak, before buying
+    "这件会起球吗", "会不会掉色", "穿久了容易变形吗", "保温杯会不会漏水", "这个有异味吗", "用久了会褪色不",
 ])
 # fmt: on
 def test_rules_leave_calm_questions_alone(text: str) -> None:
@@ -101,6 +103,12 @@ def test_a_trigger_word_taken_back_fires_no_rule(text: str) -> None:
     ("你们卖假货", Reason.PROBLEM),
     ("鉴定了不是正品 怎么办", Reason.PROBLEM),
     ("这个是翻新机吧 屏幕有划痕", Reason.PROBLEM),
+    ("怎么会掉色", Reason.PROBLEM),                  # a defect received, asked why
+    ("为什么会起球", Reason.PROBLEM),
+    ("洗了一次就起球", Reason.PROBLEM),
+    ("收到有异味", Reason.PROBLEM),                  # stated, not asked
+    ("有点掉色", Reason.PROBLEM),
+    ("衣服会掉色吗 洗了两次掉了好多", Reason.PROBLEM),
 ])
 # fmt: on
 def test_a_real_request_complaint_or_problem_still_fires(text: str, reason: Reason) -> None:
