@@ -1,107 +1,151 @@
-"""The conversation's part of the model: how the previous turn's entry shifts the reading of the next.
+"""The conversation's part of the model: how the previous turn shifts the reading of the next.
 
-In a chat, a message is read with the entry the previous turn was about (A): the classifier's
-scores for each entry B get a bias W[A, B] before the softmax,
+In a chat, a message is read after the entry the previous turn was about (A) and joined to the
+shopper's previous message: for each entry B,
 
-    p(B | message, A) = softmax_B( log p(B | message) + W[A, B] ).
+    log p(B) = log p(B | message) + g1 * W[A, B] + g2 * (log p(B | previous + message) - log p(B | message))
 
-W is a multinomial logistic regression with the classifier's log-probabilities as a fixed offset,
-L2-regularised, fitted on turns made from the knowledge base:
-- a new question after a turn about another entry, or about the same one (most turns): the
+(bot.language.model.in_context). W is a bias per pair of entries; the gates g1 and g2 are logistic
+in features of the message (short, 那…, …呢, sure alone, how each reading sees A): a fragment leans
+on the conversation, a full new question does not. W and the gates are a multinomial logistic
+regression with the classifier's readings as fixed inputs, L2-regularised, fitted on turns made from
+the knowledge base:
+- a new question after a question about another entry, or about the same one (most turns): the
   context must not bend a message that is clear on its own;
 - the follow-ups of data/faq (`follow_ups: - after: [...]`): short messages that mean an entry only
   after certain others (那运费谁出 is returns.fee after a return question).
-The classifier's probabilities are honest ones: out-of-fold for its own examples, and the fitted
-model's for follow-ups, which it never trains on. The regularisation is chosen on follow-ups held out in
-turn (new wordings of the transitions the data describes): the most follow-ups right without losing
-a new question that the message alone gets right.
+Each turn's previous message is an example of A. The readings are honest ones: out-of-fold for
+the classifier's own examples (alone and joined, by the model that held the example out:
+training.train.cross_validate), and the fitted model's for follow-ups, which it never trains on. The
+regularisation is chosen on follow-ups held out in turn (new wordings of the transitions the data
+describes): the most follow-ups right without losing a new question the message alone gets right.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
 
 from bot.dialogue.knowledge import KnowledgeBase
-from bot.language.model import CONTEXT_FEATURES, context_features, gate_of, softmax
+from bot.language.model import CONTEXT_FEATURES, context_features, gates, log_of, softmax
 from bot.language.normalize import normalize
 
 LAMBDAS = (0.01, 0.03, 0.1, 0.3, 1.0)  # L2 weight per turn, times the number of turns
-CONTEXTS_PER_EXAMPLE = 2  # previous entries drawn for each example of the knowledge base
+
 MAX_SWITCH_LOSS = 0.005  # new questions the context may get wrong that the message alone got right
 FOLDS = 4
 GATE_L2 = 1e-3
 
 
-def fit_bias(prev: np.ndarray, logp: np.ndarray, feats: np.ndarray, y: np.ndarray, keys: int,
-             lam: float) -> tuple[np.ndarray, np.ndarray]:
-    """W (keys x classes) and the gate (features) minimising the mean cross-entropy of
-    softmax(logp + gate(features) * W[prev]) plus lam |W|^2 (and a little on the gate)."""
-    n, c = logp.shape
+def fit_bias(prev: np.ndarray, alone: np.ndarray, joined: np.ndarray, feats: np.ndarray, y: np.ndarray,
+             keys: int, lam: float) -> tuple[np.ndarray, np.ndarray]:
+    """W (keys x classes) and the gates (2 x features) minimising the mean cross-entropy of
+    bot.language.model.in_context plus lam |W|^2 (and a little on the gates)."""
+    n, c = alone.shape
     f = feats.shape[1]
     onehot = np.zeros((n, c))
     onehot[np.arange(n), y] = 1.0
+    la = log_of(alone)
+    shift = log_of(joined) - la
 
     def loss(flat: np.ndarray) -> tuple[float, np.ndarray]:
-        w, theta = flat[:keys * c].reshape(keys, c), flat[keys * c:]
-        sig = 1.0 / (1.0 + np.exp(-(feats @ theta)))
-        gate = 2.0 * sig
+        w, theta = flat[:keys * c].reshape(keys, c), flat[keys * c:].reshape(2, f)
+        g1, g2 = gates(theta, feats)
         rows = w[prev]
-        p = softmax(logp + gate[:, None] * rows)
+        p = softmax(la + g1[:, None] * rows + g2[:, None] * shift)
         ce = -np.log(np.clip(p[np.arange(n), y], 1e-300, None)).mean()
         d = (p - onehot) / n  # d loss / d logits
         grad_w = np.zeros_like(w)
-        np.add.at(grad_w, prev, gate[:, None] * d)
-        grad_theta = feats.T @ ((d * rows).sum(1) * 2.0 * sig * (1.0 - sig))
+        np.add.at(grad_w, prev, g1[:, None] * d)
+        grad_1 = feats.T @ ((d * rows).sum(1) * g1 * (1.0 - g1 / 2.0))
+        grad_2 = feats.T @ ((d * shift).sum(1) * g2 * (1.0 - g2))
         value = ce + lam * (w ** 2).sum() + GATE_L2 * (theta ** 2).sum()
-        return float(value), np.concatenate([(grad_w + 2 * lam * w).ravel(), grad_theta + 2 * GATE_L2 * theta])
+        grad_gates = np.stack([grad_1, grad_2]) + 2 * GATE_L2 * theta
+        grad = np.concatenate([(grad_w + 2 * lam * w).ravel(), grad_gates.ravel()])
+        return float(value), grad
 
-    res = minimize(loss, np.zeros(keys * c + f), jac=True, method="L-BFGS-B", options={"maxiter": 1000})
-    return np.asarray(res.x[:keys * c]).reshape(keys, c), np.asarray(res.x[keys * c:])
+    res = minimize(loss, np.zeros(keys * c + 2 * f), jac=True, method="L-BFGS-B", options={"maxiter": 1000})
+    return np.asarray(res.x[:keys * c]).reshape(keys, c), np.asarray(res.x[keys * c:]).reshape(2, f)
 
 
-def _turns(texts: list[str], labels: list[str], oof: np.ndarray, classes: list[str], kb: KnowledgeBase,
-           follow_probs: np.ndarray, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(previous entry, log-probabilities, features, label) of new questions, and of follow-ups with
-    their fold."""
+@dataclass
+class Switches:
+    """Each example of the knowledge base as a new question after a question about another entry (or
+    the same one): the previous entry, the example joined to an example of it, and (once read) the
+    out-of-fold reading of that joined text."""
+
+    texts: list[str]
+    prev: np.ndarray  # class index of the previous entry, in sorted-label order
+    joined: list[str]
+    read: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+
+
+def switch_turns(texts: list[str], labels: list[str], seed: int) -> Switches:
+    classes = sorted(set(labels))
     index = {c: i for i, c in enumerate(classes)}
     askable = [i for i, c in enumerate(classes) if not c.startswith("human.")]
     rng = np.random.default_rng(seed)
-    feats = np.array([context_features(normalize(t), row) for t, row in zip(texts, oof, strict=True)])
-    rows = np.repeat(np.arange(len(labels)), CONTEXTS_PER_EXAMPLE)
-    switch = {"prev": rng.choice(askable, size=len(rows)), "logp": np.log(np.clip(oof[rows], 1e-12, None)),
-              "feats": feats[rows], "y": np.array([index[labels[r]] for r in rows])}
-    prev, logp, fs, y, group = [], [], [], [], []
+    by_entry = {i: [t for t, lab in zip(texts, labels, strict=True) if index[lab] == i] for i in askable}
+    prev = rng.choice(askable, size=len(texts))
+    said = [by_entry[a][int(rng.integers(len(by_entry[a])))] for a in prev]
+    return Switches(list(texts), prev, [f"{before}，{t}" for before, t in zip(said, texts, strict=True)])
+
+
+def _turns(switches: Switches, labels: list[str], oof: np.ndarray, classes: list[str], kb: KnowledgeBase,
+           pipeline: Any, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The turns of new questions, and of follow-ups with their fold: previous entry, the two readings,
+    the gates' features and the label."""
+    index = {c: i for i, c in enumerate(classes)}
+    rng = np.random.default_rng(seed + 1)
+    by_entry: dict[int, list[str]] = {}
+    for t, lab in zip(switches.texts, labels, strict=True):
+        by_entry.setdefault(index[lab], []).append(t)
+    follow_texts, follow_joined, prev, y, group = [], [], [], [], []
     k = 0
     for intent in classes:
         for follow in kb.entries[intent].follow_ups:
             for text in follow.examples:
-                f = context_features(normalize(text), follow_probs[k])
                 for after in follow.after:
+                    said = by_entry[index[after]]
+                    follow_texts.append(text)
+                    follow_joined.append(f"{said[int(rng.integers(len(said)))]}，{text}")
                     prev.append(index[after])
-                    logp.append(np.log(np.clip(follow_probs[k], 1e-12, None)))
-                    fs.append(f)
                     y.append(index[intent])
                     group.append(k % FOLDS)  # a follow-up is held out with all its readings
                 k += 1
-    follow = {"prev": np.array(prev, dtype=int), "logp": np.array(logp).reshape(-1, len(classes)),
-              "feats": np.array(fs).reshape(-1, feats.shape[1]), "y": np.array(y, dtype=int),
-              "group": np.array(group, dtype=int)}
+    read = np.zeros((0, len(classes)))
+    if follow_texts:
+        cols = [list(pipeline.classes_).index(c) for c in classes]
+        read = pipeline.predict_proba([*follow_texts, *follow_joined])[:, cols]
+
+    def part(texts: list[str], alone: np.ndarray, joined: np.ndarray, before: np.ndarray, label: list[int]
+             ) -> dict[str, np.ndarray]:
+        return {"prev": before, "alone": alone, "joined": joined, "y": np.array(label, dtype=int),
+                "feats": context_features([normalize(t) for t in texts], alone, joined,
+                                          before).reshape(-1, len(CONTEXT_FEATURES))}
+
+    switch = part(switches.texts, oof, switches.read, switches.prev, [index[lab] for lab in labels])
+    follow = part(follow_texts, read[:len(follow_texts)], read[len(follow_texts):], np.array(prev, dtype=int), y)
+    follow["group"] = np.array(group, dtype=int)
     return switch, follow
 
 
 def _accuracy(w: np.ndarray, theta: np.ndarray, part: dict[str, np.ndarray]) -> float:
     if not len(part["y"]):
         return 1.0
-    gate = gate_of(theta, part["feats"])
-    return float(((part["logp"] + gate[:, None] * w[part["prev"]]).argmax(1) == part["y"]).mean())
+    g1, g2 = gates(theta, part["feats"])
+    la = log_of(part["alone"])
+    z = la + g1[:, None] * w[part["prev"]] + g2[:, None] * (log_of(part["joined"]) - la)
+    return float((z.argmax(1) == part["y"]).mean())
 
 
 def _fit(parts: list[dict[str, np.ndarray]], keys: int, lam: float) -> tuple[np.ndarray, np.ndarray]:
-    prev, logp, feats, y = (np.concatenate([p[k] for p in parts]) for k in ("prev", "logp", "feats", "y"))
-    return fit_bias(prev, logp, feats, y, keys, lam / len(y))
+    prev, alone, joined, feats, y = (np.concatenate([p[k] for p in parts])
+                                     for k in ("prev", "alone", "joined", "feats", "y"))
+    return fit_bias(prev, alone, joined, feats, y, keys, lam / len(y))
 
 
 def choose_lambda(scores: list[tuple[float, float, float]], switch_alone: float,
@@ -116,17 +160,15 @@ def choose_lambda(scores: list[tuple[float, float, float]], switch_alone: float,
     return max((s for s in fine if s[1] >= best - se), key=lambda s: s[0])
 
 
-def fit_context(kb: KnowledgeBase, texts: list[str], labels: list[str], oof: np.ndarray, classes: list[str],
+def fit_context(kb: KnowledgeBase, switches: Switches, labels: list[str], oof: np.ndarray, classes: list[str],
                 pipeline: Any, seed: int = 42) -> dict[str, Any]:
-    """The context bias and gate for the scorer ({"keys", "bias", "gate"}) and the figures behind them."""
-    follow_texts = [t for c in classes for f in kb.entries[c].follow_ups for t in f.examples]
-    follow_probs = np.zeros((0, len(classes)))
-    if follow_texts:
-        cols = [list(pipeline.classes_).index(c) for c in classes]
-        follow_probs = pipeline.predict_proba(follow_texts)[:, cols]
-    switch, follow = _turns(texts, labels, oof, classes, kb, follow_probs, seed)
+    """The context bias and gates for the scorer ({"keys", "bias", "gate"}) and the figures behind them.
+    `switches` come read (switch_turns, then cross_validate with their joined texts)."""
+    switch, follow = _turns(switches, labels, oof, classes, kb, pipeline, seed)
     keys = len(classes)
-    zero, flat = np.zeros((keys, len(classes))), np.zeros(switch["feats"].shape[1])
+    # Without context: no bias, and the joined reading weighs nothing (a gate far below zero).
+    zero, flat = np.zeros((keys, len(classes))), np.zeros((2, len(CONTEXT_FEATURES)))
+    flat[1, 0] = -50.0
     base = {"switch": _accuracy(zero, flat, switch), "follow_ups": _accuracy(zero, flat, follow)}
     if not len(follow["y"]):  # no follow-ups in the data: nothing to learn
         return {"keys": classes, "bias": zero, "gate": flat, "lambda": None, "turns": 0,
@@ -147,5 +189,6 @@ def fit_context(kb: KnowledgeBase, texts: list[str], labels: list[str], oof: np.
             "without_context": base,
             "held_out": {"follow_ups": round(acc_follow, 4), "switch": round(acc_switch, 4)},
             "with_context": {"switch": _accuracy(w, theta, switch), "follow_ups": _accuracy(w, theta, follow)},
-            "gate_weights": dict(zip(CONTEXT_FEATURES, (round(float(t), 3) for t in theta), strict=True)),
+            "gate_weights": {name: dict(zip(CONTEXT_FEATURES, (round(float(t), 3) for t in row), strict=True))
+                             for name, row in zip(("bias", "joined"), theta, strict=True)},
             "grid": [{"lambda": s[0], "follow_ups": round(s[1], 4), "switch": round(s[2], 4)} for s in scores]}

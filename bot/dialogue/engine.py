@@ -1,10 +1,11 @@
 """The engine: gather the evidence about a message, let the policy decide, say it in the shop's voice.
 
-normalise (once) -> rules -> rank the message, its questions and, for a follow-up, the message
-read with the previous one (one batch), all after the entry the conversation is about (the
-model's context bias, training/context.py) -> policy.decide -> the answer, quick replies, a request
-to rephrase or a handoff. `Bot.reply` takes the session's state so that follow-ups ("那退货呢") and
-repeated fallbacks are seen; `Bot.predict` is a message on its own (the CLI's predict and eval).
+normalise (once) -> rules -> rank the message and its questions (one batch) in the conversation: after
+the entry it is about and joined to the shopper's previous message, weighed by the model
+(training/context.py), and on its own; a short follow-up also as that joined text -> policy.decide ->
+the answer, quick replies, a request to rephrase or a handoff. `Bot.reply` takes the session's state so
+that follow-ups ("那退货呢") and repeated fallbacks are seen; `Bot.predict` is a message on its own (the
+CLI's predict and eval).
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ MAX_CLAUSES = 4
 # Clause boundaries for several questions in one message.
 _CLAUSES = re.compile(r"[?？!！。;；\n]+|[,，]\s*(?=还有|另外|顺便|再问|然后|那)|\s+(?=还有|另外|顺便)")
 # A message that may lean on the previous turn: short (几天能开好, 贵多少, 39呢), or of the 那…呢 form.
-# When it is not clear alone, it is read again joined to the previous message (measured on the
-# conversations of data/dialogues: the length, the forms).
+# Besides the model's reading in the conversation, the policy gets its ranking as the joined text,
+# to decide on when the message alone leaves it open (measured on the conversations of
+# data/dialogues: the length, the forms).
 FOLLOW_UP_CHARS = 8
 _ELLIPTICAL = re.compile(r"^.{1," + str(FOLLOW_UP_CHARS) + r"}$"
                          r"|^(那|那么|还有|然后|再问下?)?.{1,8}(呢|咧|嘞)[?!.]?$|^(那|那么).{1,10}$")
@@ -73,13 +75,18 @@ class Bot:
             return (*decide(Evidence(norm, [], state=state, lone=lone), self.thresholds), norm)
         hit, taken_back = rules.read(norm)
         clauses = self._clauses(norm)
-        follow_up = hit is None and state.last_text is not None and _ELLIPTICAL.match(norm) is not None
-        texts = [norm, *clauses] + ([normalize(f"{state.last_text}，{text}")] if follow_up else [])
-        # Every text is read after the entry the conversation is about (none for a first message).
-        ranking, *rest = self.model.rank_many(texts, TOP_K, [state.last_intent] * len(texts))
+        # Every text is read after the entry the conversation is about (none for a first message), and the
+        # message also joined to the shopper's previous one: the model weighs the two (training/context.py).
+        joined = normalize(f"{state.last_text}，{text}") if state.last_text is not None and hit is None else None
+        # A message that may lean on the previous turn is also ranked as that joined text, for the policy
+        # to fall back on when the message alone leaves it open.
+        follow_up = joined is not None and _ELLIPTICAL.match(norm) is not None
+        texts = [norm, *clauses] + ([joined] if joined is not None and follow_up else [])
+        (ranking, *rest), (alone, *_) = self.model.rank_read(texts, TOP_K, [state.last_intent] * len(texts),
+                                                             [joined] + [None] * (len(texts) - 1))
         context = rest.pop() if follow_up else None
         evidence = Evidence(norm, ranking, clauses=rest, rule=hit[0] if hit else None, context=context,
-                            state=state, lone=lone, taken_back=taken_back)
+                            state=state, lone=lone, taken_back=taken_back, alone=alone)
         return (*decide(evidence, self.thresholds), norm)
 
     @staticmethod

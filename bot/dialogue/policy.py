@@ -1,10 +1,12 @@
 """The routing decision: one pure function from the evidence about a message to what the bot does.
 
 `decide(evidence, thresholds)` returns the decision and the session's next state. The evidence is
-everything the engine gathered: the message's ranking, the rankings of its questions when it asks
-several, the rule that fired and the triggers taken back, the ranking of the message read with the
-previous one when it leans on it, and the session's state. A follow-up the message alone leaves
-open is decided on that joined reading when it is clear, else on the mean of the two readings.
+everything the engine gathered: the message's ranking in the conversation and on its own, the rankings
+of its questions when it asks several, the rule that fired and the triggers taken back, the ranking of
+the message read with the previous one when it leans on it, and the session's state. A follow-up the
+message alone leaves open is decided on that joined reading when it is clear, else on the mean of the
+two readings. A message goes to a person for what it says: human mass only the conversation brings
+leaves the choice to the FAQ entries.
 Bands (thresholds come from training's risk-coverage curve, or config):
 - answer: the best FAQ entry is sure enough and clear of the runner-up;
 - suggest: unsure, but a few FAQ entries together are likely: offer them as quick replies (in a
@@ -115,6 +117,7 @@ class Evidence:
     state: SessionState = SessionState()
     lone: bool = False  # a message on its own, with no conversation to continue
     taken_back: frozenset[Reason] = frozenset()  # triggers the shopper took back (不用转人工, 不是要投诉)
+    alone: list[IntentPrediction] | None = None  # the message read on its own, without the conversation
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,12 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
             d = with_context
         else:  # both unsure (or only small talk's lower bar): the two readings together
             d = one_ranking(mean_ranking(ranking, joined), th, fallbacks=fallbacks, chat=chat)
+    if d.action == "handoff" and chat and ev.rule is None and d.reason is not Reason.REPEATED_FALLBACK \
+            and ev.alone is not None and human_mass(without(ev.alone, ev.taken_back)) < th.human_chat:
+        # A message goes to a person for what it says: human mass that only the conversation brings (a
+        # fragment like 黑色呢 joined to a question that was not handed off) leaves the choice to the
+        # FAQ entries.
+        d = one_ranking(without(d.ranking, frozenset({Reason.REQUESTED})), th, fallbacks=fallbacks, chat=chat)
     if d.action == "handoff":
         return d
     clauses = [without(r, ev.taken_back) for r in ev.clauses]
@@ -185,6 +194,10 @@ def without(ranking: list[IntentPrediction], reasons: frozenset[Reason]) -> list
     return [IntentPrediction(p.intent, p.confidence / mass) for p in kept] if mass > 0 else kept
 
 
+def human_mass(ranking: list[IntentPrediction]) -> float:
+    return sum(p.confidence for p in ranking if p.intent.startswith("human."))
+
+
 def mean_ranking(a: list[IntentPrediction], b: list[IntentPrediction]) -> list[IntentPrediction]:
     """The mean of two readings of a message (entries missing from one count 0 there), best first."""
     mass: dict[str, float] = {}
@@ -201,7 +214,7 @@ def one_ranking(ranking: list[IntentPrediction], th: Thresholds, *, rule: Reason
         return Decision("handoff", REASON_INTENT[rule], top.confidence, rule, ranking=ranking)
     human = [p for p in ranking if p.intent.startswith("human.")]
     faq = [p for p in ranking if not p.intent.startswith("human.")]
-    p_human = sum(p.confidence for p in human)
+    p_human = human_mass(ranking)
     if human and p_human >= (th.human_chat if chat else th.human):
         best = human[0]
         log.info("handoff: human mass %.2f, best %s %.2f", p_human, best.intent, best.confidence)

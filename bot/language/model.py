@@ -23,7 +23,7 @@ from bot.errors import IncompatibleModelError
 from bot.language.embedders import make_embedder
 from bot.language.segment import cut
 
-SCORER_FORMAT = 1
+SCORER_FORMAT = 2  # 2: the context reads the message joined to the previous one too
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class Scorer:
             raise IncompatibleModelError(f"scorer format {data.get('format')!r}, this version reads "
                                          f"{SCORER_FORMAT}; retrain with 'kefu train'")
         self.classes = [str(c) for c in data["classes"]]
+        self.class_index = {c: i for i, c in enumerate(self.classes)}
         self.coef = np.ascontiguousarray(data["coef"], dtype=np.float64)  # (features, classes)
         self.intercept = np.asarray(data["intercept"], dtype=np.float64)
         self.blocks: list[dict[str, Any]] = []
@@ -96,13 +97,16 @@ class Scorer:
                 raise IncompatibleModelError(f"unknown feature block {block['kind']!r}; retrain with 'kefu train'")
             self.blocks.append(block)
         # The conversation's part (training/context.py): a bias on every class's score for each entry
-        # the previous turn was about; none for a first message.
+        # the previous turn was about, and the weight of the message read joined to the previous one;
+        # none for a first message.
         context = data.get("context") or {"keys": [], "bias": np.zeros((0, len(self.classes)))}
         self.context_keys = {str(k): i for i, k in enumerate(context["keys"])}
         self.context_bias = np.asarray(context["bias"], dtype=np.float64)
-        self.context_gate = np.asarray(context.get("gate", np.zeros(len(CONTEXT_FEATURES))), dtype=np.float64)
+        self.context_gate = np.asarray(context.get("gate", np.zeros((2, len(CONTEXT_FEATURES)))), dtype=np.float64)
         if self.context_bias.shape != (len(self.context_keys), len(self.classes)):
             raise IncompatibleModelError("the context bias does not match the classes; retrain with 'kefu train'")
+        if self.context_gate.shape != (2, len(CONTEXT_FEATURES)):
+            raise IncompatibleModelError("the context gates do not match this version; retrain with 'kefu train'")
 
     def warm(self) -> None:
         """Load the embedder's weights now rather than on the first message."""
@@ -110,9 +114,34 @@ class Scorer:
             if block["kind"] == "embedding":
                 block["embedder"].warm()
 
-    def predict_proba(self, x: list[str], contexts: list[str | None] | None = None) -> np.ndarray:
+    def predict_proba(self, x: list[str], contexts: list[str | None] | None = None,
+                      joined: list[str | None] | None = None) -> np.ndarray:
         """Probabilities of every class for normalised texts (the pipeline's steps after normalise),
-        each read after a turn about `contexts[i]` (an entry, or None for none)."""
+        each read after a turn about `contexts[i]` (an entry, or None for none) and, in a chat, with
+        `joined[i]`: the message joined to the shopper's previous one (None: no previous message)."""
+        return self.read(x, contexts, joined)[0]
+
+    def read(self, x: list[str], contexts: list[str | None] | None = None,
+             joined: list[str | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """predict_proba's probabilities, and those of the texts on their own (no conversation)."""
+        joined = list(joined or [None] * len(x))
+        extra = [j for j in joined if j is not None]
+        raw = self._raw([*x, *extra])
+        alone, raw_joined = raw[:len(x)], iter(raw[len(x):])
+        scores = alone.copy()
+        for i, context in enumerate(contexts or [None] * len(x)):
+            row = self.context_keys.get(str(context)) if context is not None else None
+            pj = next(raw_joined) if joined[i] is not None else None
+            if row is None and pj is None:
+                continue
+            bias = self.context_bias[row] if row is not None else np.zeros(len(self.classes))
+            prev = self.class_index.get(str(context), -1)
+            scores[i] = in_context([x[i]], alone[i:i + 1], None if pj is None else pj[None, :], bias[None, :],
+                                   np.array([prev]), self.context_gate)[0]
+        return scores, alone
+
+    def _raw(self, x: list[str]) -> np.ndarray:
+        """The classifier's probabilities of texts on their own (no conversation)."""
         scores = np.tile(self.intercept, (len(x), 1))
         offset = 0
         for block in self.blocks:
@@ -131,13 +160,7 @@ class Scorer:
             offset += width
         if offset != self.coef.shape[0]:
             raise IncompatibleModelError(f"features {offset} != the model's {self.coef.shape[0]}; retrain")
-        scores = softmax(scores)
-        for i, context in enumerate(contexts or ()):
-            row = self.context_keys.get(str(context)) if context is not None else None
-            if row is not None:
-                gate = context_gate(self.context_gate, x[i], scores[i])
-                scores[i] = softmax(np.log(np.clip(scores[i:i + 1], 1e-300, None)) + gate * self.context_bias[row])[0]
-        return scores
+        return softmax(scores)
 
     @staticmethod
     def _tfidf_rows(block: dict[str, Any], docs: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -181,18 +204,28 @@ class Model:
     def labels(self) -> list[str]:
         return self.scorer.classes
 
-    def probabilities(self, texts: list[str], contexts: list[str | None] | None = None) -> np.ndarray:
-        return self.scorer.predict_proba(texts, contexts)
+    def probabilities(self, texts: list[str], contexts: list[str | None] | None = None,
+                      joined: list[str | None] | None = None) -> np.ndarray:
+        return self.scorer.predict_proba(texts, contexts, joined)
 
     def rank(self, text: str, top_k: int | None = None, context: str | None = None) -> list[IntentPrediction]:
         return self.rank_many([text], top_k, [context])[0]
 
-    def rank_many(self, texts: list[str], top_k: int | None = None,
-                  contexts: list[str | None] | None = None) -> list[list[IntentPrediction]]:
+    def rank_many(self, texts: list[str], top_k: int | None = None, contexts: list[str | None] | None = None,
+                  joined: list[str | None] | None = None) -> list[list[IntentPrediction]]:
         """Rankings of several normalised texts in one call (an embedder encodes them as one batch),
-        each after a turn about `contexts[i]` (None: a message on its own)."""
+        each after a turn about `contexts[i]` (None: a message on its own) and with `joined[i]`, the
+        message joined to the shopper's previous one (None: no previous message)."""
+        return self.rank_read(texts, top_k, contexts, joined)[0]
+
+    def rank_read(self, texts: list[str], top_k: int | None = None, contexts: list[str | None] | None = None,
+                  joined: list[str | None] | None = None
+                  ) -> tuple[list[list[IntentPrediction]], list[list[IntentPrediction]]]:
+        """rank_many's rankings, and the rankings of the texts on their own (no conversation)."""
         labels = self.labels
-        return [ranking_from(labels, row, top_k) for row in self.probabilities(texts, contexts)]
+        in_chat, alone = self.scorer.read(texts, contexts, joined)
+        return ([ranking_from(labels, row, top_k) for row in in_chat],
+                [ranking_from(labels, row, top_k) for row in alone])
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -203,25 +236,48 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 # How much a message leans on the previous turn, from the message itself: short, opening with 那 or
-# 还有, ending with 呢, and unsure on its own lean more. The context bias is scaled by
-# 2 * sigmoid(gate . features): 1 with a zero gate, up to 2 for a fragment, towards 0 for a full question.
-CONTEXT_FEATURES = ("bias", "length", "opens_with_na", "ends_with_ne", "confidence_alone")
+# 还有, ending with 呢, unsure on its own, and how the two readings see the previous entry. Read after
+# a turn about entry A (training/context.py fits W and the two gates):
+#     log p(B) = log p_alone(B) + g1 * W[A, B] + g2 * (log p_joined(B) - log p_alone(B))
+# with g1 = 2 * sigmoid(gate[0] . features) (1 with a zero gate) scaling the bias, and
+# g2 = sigmoid(gate[1] . features) the weight of the message joined to the previous one (0 without it).
+CONTEXT_FEATURES = ("bias", "length", "opens_with_na", "ends_with_ne", "confidence_alone",
+                    "alone_on_previous", "joined_on_previous")
 _OPENS = re.compile(r"^(那|还有|然后|再问)")
 _ENDS_NE = re.compile(r"呢[?!.~]*$")
 
 
-def context_features(norm: str, probs_alone: np.ndarray) -> np.ndarray:
-    return np.array([1.0, min(len(norm), 30) / 30, float(bool(_OPENS.match(norm))),
-                     float(bool(_ENDS_NE.search(norm))), float(probs_alone.max())])
+def context_features(norms: list[str], alone: np.ndarray, joined: np.ndarray | None, prev: np.ndarray) -> np.ndarray:
+    """The gates' features, row by row (`prev`: the previous entry's class index, -1 for none)."""
+    rows = np.arange(len(norms))
+    has = prev >= 0
+    on_alone = np.where(has, alone[rows, np.maximum(prev, 0)], 0.0)
+    on_joined = np.where(has, joined[rows, np.maximum(prev, 0)], 0.0) if joined is not None else np.zeros(len(norms))
+    return np.column_stack([np.ones(len(norms)), [min(len(t), 30) / 30 for t in norms],
+                            [float(bool(_OPENS.match(t))) for t in norms],
+                            [float(bool(_ENDS_NE.search(t))) for t in norms], alone.max(1), on_alone, on_joined])
 
 
-def gate_of(gate: np.ndarray, features: np.ndarray) -> np.ndarray:
-    """2 * sigmoid(gate . features), row by row: the scale of the context bias (training uses it too)."""
-    return np.asarray(2.0 / (1.0 + np.exp(-(features @ gate))))
+def gates(gate: np.ndarray, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(g1, g2) row by row: the scale of the bias and the weight of the joined reading."""
+    return 2.0 / (1.0 + np.exp(-(features @ gate[0]))), 1.0 / (1.0 + np.exp(-(features @ gate[1])))
 
 
-def context_gate(gate: np.ndarray, norm: str, probs_alone: np.ndarray) -> float:
-    return float(gate_of(gate, context_features(norm, probs_alone)))
+def log_of(p: np.ndarray) -> np.ndarray:
+    return np.asarray(np.log(np.clip(p, 1e-12, None)))
+
+
+def in_context(norms: list[str], alone: np.ndarray, joined: np.ndarray | None, bias: np.ndarray, prev: np.ndarray,
+               gate: np.ndarray) -> np.ndarray:
+    """Probabilities of messages read in their conversation (see CONTEXT_FEATURES), row by row:
+    `alone` and `joined` the classifier's readings (joined None: no previous message), `bias` the
+    rows W[A] of each previous entry (zeros for none)."""
+    g1, g2 = gates(gate, context_features(norms, alone, joined, prev))
+    la = log_of(alone)
+    z = la + g1[:, None] * bias
+    if joined is not None:
+        z = z + g2[:, None] * (log_of(joined) - la)
+    return softmax(z)
 
 
 def ranking_from(labels: list[str], probs: np.ndarray, top_k: int | None = None) -> list[IntentPrediction]:

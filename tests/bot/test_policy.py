@@ -172,3 +172,19 @@ def test_thresholds_are_resolved_in_one_place() -> None:
     assert thresholds_for(trained) == Thresholds(answer=0.6, margin=0.05, suggest=0.8, human=0.4)
     assert thresholds_for(trained, {"answer": 0.9, "human": None}) == Thresholds(0.9, 0.05, 0.8, 0.4)
     assert thresholds_for(None) == Thresholds()
+
+
+def test_a_message_goes_to_a_person_for_what_it_says_not_for_what_came_before() -> None:
+    # 黑色呢 after 耳机有白色吗 (answered, not handed off): read with the conversation the catch-all human
+    # entry leads, but the message on its own carries little of it: the FAQ entries decide.
+    th = Thresholds(answer=0.75, margin=0.05, suggest=0.6, human=0.4, human_chat=0.5)
+    in_chat = [P("human.other", 0.48), P("size.stock", 0.36), P("human.problem", 0.05), P("size.chart", 0.04)]
+    alone = [P("size.stock", 0.47), P("human.other", 0.37), P("smalltalk.thanks", 0.03)]
+    d, _ = decide(Evidence("黑色呢", in_chat, alone=alone), th)
+    assert d.route == "faq" and d.intent == "size.stock"
+    assert all(not p.intent.startswith("human.") for p in d.ranking)
+    # A message that says it alone still goes to a person; so does a rule, and a lone message.
+    said = [P("human.other", 0.6), P("size.stock", 0.3)]
+    assert decide(Evidence("能刻字吗", in_chat, alone=said), th)[0].action == "handoff"
+    assert decide(Evidence("黑色呢", in_chat, alone=alone, rule=Reason.PROBLEM), th)[0].action == "handoff"
+    assert decide(Evidence("黑色呢", in_chat, alone=alone, lone=True), th)[0].action == "handoff"

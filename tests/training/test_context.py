@@ -1,8 +1,15 @@
-"""How training picks the strength of the context bias from its held-out grid."""
+"""How training fits the conversation's part of the model: the strength of the context bias from its
+held-out grid, and the gates that weigh the message alone against the message joined to the previous one."""
 
 from __future__ import annotations
 
-from training.context import MAX_SWITCH_LOSS, choose_lambda
+from unittest import mock
+
+import numpy as np
+from scipy.optimize import check_grad, minimize
+
+from bot.language.model import CONTEXT_FEATURES, context_features, gates
+from training.context import MAX_SWITCH_LOSS, _accuracy, choose_lambda, fit_bias
 
 
 def test_the_strongest_regularisation_within_one_standard_error_of_the_best_is_kept() -> None:
@@ -22,3 +29,51 @@ def test_a_lambda_that_costs_new_questions_is_not_kept() -> None:
     assert choose_lambda(grid, 0.90, 5)[0] == 1.0  # a wider error reaches 1.0
     # When every lambda costs new questions, the strongest is kept.
     assert choose_lambda(grid[:2], 0.95, 100)[0] == 0.1
+
+
+def _turns(n: int, classes: int, seed: int) -> tuple[np.ndarray, ...]:
+    """Synthetic turns: the message alone points at a random entry, the message joined to the previous
+    one at the right entry when the message is a fragment (ends with 呢), at random otherwise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(classes, size=n)
+    fragment = rng.random(n) < 0.5
+    alone = rng.dirichlet(np.ones(classes), size=n)
+    alone[~fragment, :] *= 0.1
+    alone[~fragment, y[~fragment]] += 0.9  # a full question is clear on its own
+    joined = rng.dirichlet(np.ones(classes), size=n)
+    joined[fragment, :] *= 0.2
+    joined[fragment, y[fragment]] += 0.8  # a fragment is clear with what came before
+    norms = ["那这个呢" if f else "这个什么时候发货啊能快点吗" for f in fragment]
+    prev = rng.integers(classes, size=n)
+    return prev, alone, joined, context_features(norms, alone, joined, prev), y
+
+
+def test_the_gates_learn_when_the_joined_reading_is_the_one_to_trust() -> None:
+    classes = 6
+    prev, alone, joined, feats, y = _turns(600, classes, seed=1)
+    w, theta = fit_bias(prev, alone, joined, feats, y, classes, lam=1e-3)
+    part = {"prev": prev, "alone": alone, "joined": joined, "feats": feats, "y": y}
+    flat = np.zeros_like(theta)
+    flat[1, 0] = -50.0  # no weight on the joined reading
+    before, after = _accuracy(np.zeros_like(w), flat, part), _accuracy(w, theta, part)
+    assert before < 0.8 and after > 0.95
+    g1, g2 = gates(theta, feats)
+    fragment = feats[:, CONTEXT_FEATURES.index("ends_with_ne")] == 1
+    assert g2[fragment].mean() > 0.8 > 0.2 > g2[~fragment].mean()
+
+
+def test_the_fit_follows_the_true_gradient() -> None:
+    classes = 4
+    prev, alone, joined, feats, y = _turns(40, classes, seed=2)
+    captured = {}
+
+    def spy(fun, x0, **kwargs):  # the objective fit_bias hands to the optimiser
+        captured["fun"] = fun
+        return minimize(fun, x0, **kwargs)
+
+    with mock.patch("training.context.minimize", spy):
+        fit_bias(prev, alone, joined, feats, y, classes, lam=0.01)
+    fun = captured["fun"]
+    x = np.random.default_rng(3).normal(scale=0.3, size=classes * classes + 2 * feats.shape[1])
+    error = check_grad(lambda v: fun(v)[0], lambda v: fun(v)[1], x)
+    assert error < 1e-5 * max(1.0, float(np.linalg.norm(fun(x)[1])))
