@@ -73,17 +73,25 @@ def fit_bias(prev: np.ndarray, alone: np.ndarray, joined: np.ndarray, feats: np.
 
 @dataclass
 class Switches:
-    """Each example of the knowledge base as a new question after a question about another entry (or
+    """Examples of the knowledge base (`rows`) as new questions after a question about another entry (or
     the same one): the previous entry, the example joined to an example of it, and (once read) the
     out-of-fold reading of that joined text."""
 
-    texts: list[str]
+    rows: np.ndarray
     prev: np.ndarray  # class index of the previous entry, in sorted-label order
     joined: list[str]
     read: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
+    def joined_by_example(self, n: int) -> list[str | None]:
+        """The joined text of each of the n examples, None for those not drawn."""
+        out: list[str | None] = [None] * n
+        for r, text in zip(self.rows, self.joined, strict=True):
+            out[int(r)] = text
+        return out
 
-def switch_turns(texts: list[str], labels: list[str], seed: int) -> Switches:
+
+def switch_turns(texts: list[str], labels: list[str], seed: int, share: float = 1.0) -> Switches:
+    """A `share` of the examples, drawn at random, each after an example of a random askable entry."""
     classes = sorted(set(labels))
     index = {c: i for i, c in enumerate(classes)}
     askable = [i for i, c in enumerate(classes) if not c.startswith("human.")]
@@ -91,17 +99,20 @@ def switch_turns(texts: list[str], labels: list[str], seed: int) -> Switches:
     by_entry = {i: [t for t, lab in zip(texts, labels, strict=True) if index[lab] == i] for i in askable}
     prev = rng.choice(askable, size=len(texts))
     said = [by_entry[a][int(rng.integers(len(by_entry[a])))] for a in prev]
-    return Switches(list(texts), prev, [f"{before}，{t}" for before, t in zip(said, texts, strict=True)])
+    rows = np.arange(len(texts))
+    if share < 1.0:
+        rows = np.sort(rng.choice(len(texts), size=max(1, round(len(texts) * share)), replace=False))
+    return Switches(rows, prev[rows], [f"{said[r]}，{texts[r]}" for r in rows])
 
 
-def _turns(switches: Switches, labels: list[str], oof: np.ndarray, classes: list[str], kb: KnowledgeBase,
-           pipeline: Any, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def _turns(switches: Switches, texts: list[str], labels: list[str], oof: np.ndarray, classes: list[str],
+           kb: KnowledgeBase, pipeline: Any, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The turns of new questions, and of follow-ups with their fold: previous entry, the two readings,
     the gates' features and the label."""
     index = {c: i for i, c in enumerate(classes)}
     rng = np.random.default_rng(seed + 1)
     by_entry: dict[int, list[str]] = {}
-    for t, lab in zip(switches.texts, labels, strict=True):
+    for t, lab in zip(texts, labels, strict=True):
         by_entry.setdefault(index[lab], []).append(t)
     follow_texts, follow_joined, prev, y, group = [], [], [], [], []
     k = 0
@@ -127,7 +138,8 @@ def _turns(switches: Switches, labels: list[str], oof: np.ndarray, classes: list
                 "feats": context_features([normalize(t) for t in texts], alone, joined,
                                           before).reshape(-1, len(CONTEXT_FEATURES))}
 
-    switch = part(switches.texts, oof, switches.read, switches.prev, [index[lab] for lab in labels])
+    rows = switches.rows
+    switch = part([texts[r] for r in rows], oof[rows], switches.read, switches.prev, [index[labels[r]] for r in rows])
     follow = part(follow_texts, read[:len(follow_texts)], read[len(follow_texts):], np.array(prev, dtype=int), y)
     follow["group"] = np.array(group, dtype=int)
     return switch, follow
@@ -160,11 +172,11 @@ def choose_lambda(scores: list[tuple[float, float, float]], switch_alone: float,
     return max((s for s in fine if s[1] >= best - se), key=lambda s: s[0])
 
 
-def fit_context(kb: KnowledgeBase, switches: Switches, labels: list[str], oof: np.ndarray, classes: list[str],
-                pipeline: Any, seed: int = 42) -> dict[str, Any]:
+def fit_context(kb: KnowledgeBase, switches: Switches, texts: list[str], labels: list[str], oof: np.ndarray,
+                classes: list[str], pipeline: Any, seed: int = 42) -> dict[str, Any]:
     """The context bias and gates for the scorer ({"keys", "bias", "gate"}) and the figures behind them.
     `switches` come read (switch_turns, then cross_validate with their joined texts)."""
-    switch, follow = _turns(switches, labels, oof, classes, kb, pipeline, seed)
+    switch, follow = _turns(switches, texts, labels, oof, classes, kb, pipeline, seed)
     keys = len(classes)
     # Without context: no bias, and the joined reading weighs nothing (a gate far below zero).
     zero, flat = np.zeros((keys, len(classes))), np.zeros((2, len(CONTEXT_FEATURES)))

@@ -23,14 +23,16 @@ from training.context import fit_context, switch_turns
 from training.thresholds import choose_thresholds, ruled_rows
 
 QUICK_FOLDS = 3  # the console's runs (train(quick=True)): thresholds from three folds, half the time
+QUICK_SWITCH_SHARE = 0.5  # ...and the conversation's part fitted on half the examples as new questions
 
 
 def cross_validate(texts: list[str], labels: list[str], *, embedder: str, seed: int,
                    folds: int = 5, progress: bool = True, tfidf: bool = True,
-                   joined: list[str] | None = None) -> np.ndarray:
-    """Out-of-fold probabilities (n, classes) in sorted-label order. With `joined` (a text for each
-    example: the example joined to a message said before it), the out-of-fold probabilities of those
-    too, read by the model that held the example out: (2n, classes), the examples' first."""
+                   joined: list[str | None] | None = None) -> np.ndarray:
+    """Out-of-fold probabilities (n, classes) in sorted-label order. With `joined` (for each example
+    the example joined to a message said before it, or None), the out-of-fold probabilities of those
+    too, read by the model that held the example out: (2n, classes), the examples' first (zeros where
+    None)."""
     classes = sorted(set(labels))
     y = np.array(labels)
     probs = np.zeros((len(texts) * (2 if joined else 1), len(classes)))
@@ -39,8 +41,9 @@ def cross_validate(texts: list[str], labels: list[str], *, embedder: str, seed: 
     for train_idx, test_idx in tqdm(list(splitter.split(texts, y)), desc=desc, disable=not progress, unit="fold"):
         pipe = build_pipeline(embedder, seed=seed, tfidf=tfidf)
         pipe.fit([texts[i] for i in train_idx], y[train_idx])
-        rows = list(test_idx) + ([len(texts) + i for i in test_idx] if joined else [])
-        read = [texts[i] for i in test_idx] + ([joined[i] for i in test_idx] if joined else [])
+        also = [i for i in test_idx if joined[i] is not None] if joined else []
+        rows = list(test_idx) + [len(texts) + i for i in also]
+        read = [texts[i] for i in test_idx] + [str(joined[i]) for i in also] if joined else [texts[i] for i in test_idx]
         fold_probs = pipe.predict_proba(read)
         cols = [classes.index(c) for c in pipe.classes_]
         probs[np.ix_(rows, cols)] = fold_probs
@@ -116,10 +119,12 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
     classes = sorted(counts)
     echo(f"training on {len(texts)} examples of {len(classes)} entries (embedder {embedder}, seed {seed})")
     stage("cross-validation", 0.05)
-    switch = switch_turns(texts, labels, seed)  # each example after a question about another entry
+    # Examples asked after a question about another entry (a share of them in a console run: reading
+    # them joined costs the same in both runs, and the console's is to take half the time).
+    switch = switch_turns(texts, labels, seed, share=QUICK_SWITCH_SHARE if quick else 1.0)
     both = cross_validate(texts, labels, embedder=embedder, seed=seed, folds=folds, progress=progress,
-                          joined=switch.joined)
-    probs, switch.read = both[:len(texts)], both[len(texts):]
+                          joined=switch.joined_by_example(len(texts)))
+    probs, switch.read = both[:len(texts)], both[len(texts):][switch.rows]
     metrics = cv_metrics(labels, probs, classes)
     thresholds, curve = choose_thresholds(labels, probs, classes, target_risk=target_risk, ruled=ruled_rows(texts))
     echo(f"cross-validation: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}, "
@@ -135,7 +140,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
         pipeline.fit(texts, labels)
         bar.update(1)
     stage("context", 0.65)
-    context = fit_context(kb, switch, labels, probs, classes, pipeline, seed=seed)
+    context = fit_context(kb, switch, texts, labels, probs, classes, pipeline, seed=seed)
     echo(f"context: follow-ups right {context['without_context']['follow_ups']:.3f} alone, "
          f"{context['with_context']['follow_ups']:.3f} with the previous entry (lambda {context['lambda']})")
     version = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S") + f"-{kb.data_hash[:8]}"

@@ -9,7 +9,7 @@ import numpy as np
 from scipy.optimize import check_grad, minimize
 
 from bot.language.model import CONTEXT_FEATURES, context_features, gates
-from training.context import MAX_SWITCH_LOSS, _accuracy, choose_lambda, fit_bias
+from training.context import MAX_SWITCH_LOSS, _accuracy, choose_lambda, fit_bias, switch_turns
 
 
 def test_the_strongest_regularisation_within_one_standard_error_of_the_best_is_kept() -> None:
@@ -77,3 +77,20 @@ def test_the_fit_follows_the_true_gradient() -> None:
     x = np.random.default_rng(3).normal(scale=0.3, size=classes * classes + 2 * feats.shape[1])
     error = check_grad(lambda v: fun(v)[0], lambda v: fun(v)[1], x)
     assert error < 1e-5 * max(1.0, float(np.linalg.norm(fun(x)[1])))
+
+
+def test_switch_turns_join_each_drawn_example_to_an_example_of_its_previous_entry() -> None:
+    texts = [f"问题{i}" for i in range(40)]
+    labels = ["human.other" if i % 4 == 0 else ("shipping.when" if i % 4 == 1 else "size.chart") for i in range(40)]
+    full, half = switch_turns(texts, labels, seed=7), switch_turns(texts, labels, seed=7, share=0.5)
+    assert list(full.rows) == list(range(40)) and len(half.rows) == 20 and set(half.rows) < set(full.rows)
+    classes = sorted(set(labels))
+    for s in (full, half):
+        by_example = s.joined_by_example(len(texts))
+        assert [i for i, j in enumerate(by_example) if j is not None] == [int(r) for r in s.rows]
+        for r, prev, joined in zip(s.rows, s.prev, s.joined, strict=True):
+            before, after = joined.split("，")
+            assert after == texts[r] and labels[texts.index(before)] == classes[prev]
+            assert not classes[prev].startswith("human.")  # a person's job is no topic to continue
+    # A console run's share is the same draw, thinned: the full run's turns for those examples.
+    assert all(full.joined[r] == j for r, j in zip(half.rows, half.joined, strict=True))
