@@ -6,7 +6,7 @@
  *
  * data-endpoint  base URL of the kefu server (default: the origin this script was loaded from)
  * data-open      "true" opens the chat window at once
- * data-accent    main colour (CSS colour, default #1677ff)
+ * data-accent    main colour (CSS colour, default #0958d9; white text sits on it: keep 4.5:1 with white)
  *
  * The widget lives in a shadow root (the page's CSS cannot break it, nor it the page's), renders
  * every message with textContent (never innerHTML), keeps the session id in localStorage and
