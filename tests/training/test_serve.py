@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from bot.language import artefacts
 from tests.conftest import DATA
 from tests.server import free_port
 
@@ -51,3 +53,33 @@ def test_kefu_serve_refuses_a_model_of_another_embedder_before_binding(models_di
     assert out.returncode != 0
     assert "embedder" in out.stderr and "retrain" in out.stderr
     assert "Uvicorn running" not in out.stderr
+
+
+def test_the_first_kefu_serve_says_while_it_trains_the_default_model(tmp_path: Path) -> None:
+    """The first `make run` has no model: it trains the console's quick one before binding the port,
+    saying so with its progress, and then answers."""
+    port, models, log = free_port(), tmp_path / "models", tmp_path / "serve.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen([str(KEFU), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
+                                env=_env(models, tmp_path / "kefu.db", KEFU_EMBEDDER="none"),
+                                stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline, reply = time.monotonic() + 300, None
+        while reply is None and time.monotonic() < deadline:
+            assert proc.poll() is None, f"kefu serve exited with {proc.returncode}: {log.read_text()}"
+            try:
+                reply = httpx.post(f"http://127.0.0.1:{port}/v1/chat", json={"message": "什么时候发货"}, timeout=5)
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert reply is not None and reply.status_code == 200 and reply.json()["intent"] == "shipping.when"
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    lines = [line for line in log.read_text().splitlines() if line.startswith("kefu: ")]
+    assert "no model" in lines[0] and "training the default one" in lines[0]
+    shares = [int(line.split("training ")[1].split("%")[0]) for line in lines if line.startswith("kefu: training ")
+              and "%" in line]
+    assert len(shares) >= 4 and shares == sorted(shares)  # its progress, stage by stage
+    assert lines[-1].startswith("kefu: model ") and "ready" in lines[-1]
+    meta = json.loads((artefacts.version_dir(models) / "metadata.json").read_text())
+    assert meta["folds"] == 3 and meta["metrics"]["embedders"] == []  # the quick run
