@@ -152,12 +152,14 @@ class HandoffOut(BaseModel):
     assigned_at: str | None
     resolved_at: str | None
     position: int | None = None
+    waiting_since: str | None = None  # the shopper's first message since the agent's last (open ones)
     transcript: list[MessageOut] | None = None
 
 
 class HandoffsOut(BaseModel):
     data: list[HandoffOut]
     count: int
+    next: int | None = None  # resolved: the `before` of the next page (None: this was the last)
 
 
 # What the chat widget reads when it starts.

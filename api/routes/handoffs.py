@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -11,9 +12,13 @@ from sse_starlette.sse import EventSourceResponse
 
 from api.deps import TICKET_SECONDS, AgentDep, ConversationsDep, StreamAgentDep, get_app_settings, issue_ticket
 from api.schemas import AgentMessageIn, ErrorOut, HandoffOut, HandoffsOut, MessageOut, ResolveIn
+from bot.dialogue.policy import Reason
+from bot.service.queue import QueueFilter
 
 # Ids are 64-bit database integers: a larger number is a 422, not a database overflow.
 HandoffId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# The oldest age a filter asks about: ten years, in minutes (a larger one is a 422, not an overflow).
+MAX_AGE_MINUTES = 10 * 366 * 24 * 60
 
 router = APIRouter(prefix="/v1", tags=["agents"], responses={
     401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut}})
@@ -24,12 +29,24 @@ def queue(conv: ConversationsDep, agent: AgentDep,
           status: Annotated[str | None, Query(pattern="^(waiting|assigned|resolved)$",
                                               description="none: every open handoff (waiting and assigned)")] = None,
           limit: Annotated[int, Query(ge=1, le=200, description="resolved only: page size")] = 50,
-          before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="resolved only: ids below this")] = None,
+          before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="resolved only: ids below this "
+                                              "(the `next` of the page before)")] = None,
+          q: Annotated[str | None, Query(min_length=1, max_length=100,
+                                         description="text in the chat, the last message or the note")] = None,
+          reason: Annotated[Reason | None, Query(description="why it was handed off")] = None,
+          agent_name: Annotated[str | None, Query(alias="agent", min_length=1, max_length=64,
+                                                  description="the agent who has (or had) it")] = None,
+          older_than_minutes: Annotated[int | None, Query(ge=0, le=MAX_AGE_MINUTES,
+                                                          description="handed off at least this long ago")] = None,
           ) -> Any:
-    """Open handoffs, complete and oldest first (waiting ones with their place in the queue); or
-    resolved ones, newest first, a page at a time."""
-    data = conv.queue(status, limit=limit, before=before)
-    return {"data": data, "count": len(data)}
+    """Open handoffs, complete and oldest first (waiting ones with their place in the queue), or
+    resolved ones, newest first, a page at a time (`next`: the `before` of the following page); each
+    filter narrows either."""
+    where = QueueFilter(reason=reason, agent=agent_name, text=q.strip() or None if q else None,
+                        older_than=None if older_than_minutes is None else dt.timedelta(minutes=older_than_minutes))
+    data = conv.queue(status, limit=limit, before=before, where=where)
+    full_page = status == "resolved" and len(data) == limit
+    return {"data": data, "count": len(data), "next": data[-1]["id"] if full_page else None}
 
 
 @router.get("/handoffs/{handoff_id}", response_model=HandoffOut)

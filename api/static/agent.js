@@ -17,7 +17,9 @@
     out_of_scope: "超出服务范围"
   };
   var STATUSES = { waiting: "等待中", assigned: "处理中", resolved: "已解决" };
-  var RESOLVED_PAGE = 50;       // the newest resolved handoffs shown
+  var RESOLVED_PAGE = 50;       // resolved handoffs per page (更多 reads the next)
+  var LONG_WAIT_MINUTES = 5;    // a waiting handoff this old is highlighted
+  var LATE_REPLY_MINUTES = 3;   // a shopper unanswered this long is highlighted
   var ROLES = { shopper: "顾客", bot: "机器人", agent: "客服", system: "系统" };
 
   var token = null;
@@ -25,6 +27,10 @@
   var tab = "waiting";
   var handoffs = [];          // every open handoff (waiting, assigned), oldest first
   var resolved = [];          // the newest resolved handoffs, newest first
+  var resolvedNext = null;    // the `before` of the next page of resolved ones (null: no more)
+  var unread = {};            // handoff id -> shopper messages the agent has not seen yet
+  var filters = { q: "", reason: "", mine: false };
+  var stale = false;          // the filters changed while a refresh was under way
   var openId = null;
   var current = null;         // the open handoff's detail
   var shownIds = {};          // message ids in the open transcript
@@ -90,7 +96,24 @@
     return ("0" + d.getHours()).slice(-2) + ":" + ("0" + d.getMinutes()).slice(-2);
   }
 
+  function minutes(iso) {
+    return iso ? Math.max(0, Math.floor((Date.now() - new Date(iso).getTime()) / 60000)) : 0;
+  }
+
+  function longWait(h) {
+    return h.status === "waiting" && minutes(h.created_at) >= LONG_WAIT_MINUTES;
+  }
+
+  // Whether the shopper wrote last, and for how long they have waited for a person's reply.
+  function replyState(h) {
+    if (h.status === "resolved") return null;
+    if (!h.waiting_since) return { text: "已回复", late: false };
+    var m = minutes(h.waiting_since);
+    return { text: "待回复 · " + (m < 1 ? "不到 1 分钟" : m + " 分钟"), late: m >= LATE_REPLY_MINUTES };
+  }
+
   function waited(h) {
+    if (longWait(h)) return "已等待 " + minutes(h.created_at) + " 分钟";
     if (h.status === "waiting") return "已等待 " + since(h.created_at);
     if (h.status === "assigned") return "等待了 " + since(h.created_at, h.assigned_at);
     return "用时 " + since(h.created_at, h.resolved_at);
@@ -133,6 +156,7 @@
     if (stream) { stream.close(); stream = null; }
     openId = null;
     current = null;
+    unread = {};
     $("console").hidden = true;
     $("whoami").hidden = true;
     $("signin").hidden = false;
@@ -185,7 +209,13 @@
     });
     source.addEventListener("message", function (e) {
       var ev = parse(e.data);
-      if (ev && ev.handoff_id === openId && ev.message) addMessage(ev.message);
+      if (ev && ev.handoff_id === openId && ev.message) {
+        addMessage(ev.message);
+        if (current && ev.message.role === "shopper" && !current.waiting_since) {
+          current.waiting_since = ev.message.created_at;
+        }
+      }
+      if (ev && ev.message && ev.message.role === "shopper") noticeShopper(ev.handoff_id);
       refresh();
     });
     ["claimed", "resolved"].forEach(function (type) {
@@ -202,6 +232,21 @@
       source.close();
       setTimeout(function () { if (token && source === stream) connect(); }, 2000);
     };
+  }
+
+  // A shopper wrote in a chat that is waiting or the agent's own: a badge on it (unless the agent is
+  // looking at it), a short beep and the count in the tab's title.
+  function noticeShopper(id) {
+    var h = handoffs.filter(function (x) { return x.id === id; })[0];
+    if (h && h.status === "assigned" && h.agent !== agentName) return;
+    if (id === openId && !document.hidden) return;
+    unread[id] = (unread[id] || 0) + 1;
+    beep();
+    renderList();
+  }
+
+  function unreadTotal() {
+    return Object.keys(unread).reduce(function (n, k) { return n + unread[k]; }, 0);
   }
 
   function parse(text) {
@@ -242,24 +287,51 @@
   // ---- the queue -------------------------------------------------------------------------
   function refresh() {
     if (!token) return Promise.resolve();
-    if (refreshing) return refreshing;
-    refreshing = Promise.all([api("/v1/handoffs"),
-                              api("/v1/handoffs?status=resolved&limit=" + RESOLVED_PAGE)]).then(function (bodies) {
+    if (refreshing) { stale = true; return refreshing; }
+    var query = filterQuery();
+    refreshing = Promise.all([api("/v1/handoffs" + (query ? "?" + query : "")),
+                              api("/v1/handoffs?status=resolved&limit=" + RESOLVED_PAGE + (query ? "&" + query : ""))
+    ]).then(function (bodies) {
       handoffs = bodies[0].data || [];
       resolved = bodies[1].data || [];
+      resolvedNext = bodies[1].next || null;
       renderList();
-    }).catch(function () {}).then(function () { refreshing = null; });
+    }).catch(function () {}).then(function () {
+      refreshing = null;
+      if (stale) { stale = false; return refresh(); }
+    });
     return refreshing;
+  }
+
+  function filterQuery() {
+    var parts = [];
+    if (filters.q) parts.push("q=" + encodeURIComponent(filters.q));
+    if (filters.reason) parts.push("reason=" + encodeURIComponent(filters.reason));
+    if (filters.mine && agentName) parts.push("agent=" + encodeURIComponent(agentName));
+    return parts.join("&");
+  }
+
+  function moreResolved() {
+    if (!resolvedNext) return;
+    var query = filterQuery();
+    api("/v1/handoffs?status=resolved&limit=" + RESOLVED_PAGE + "&before=" + resolvedNext + (query ? "&" + query : ""))
+      .then(function (body) {
+        resolved = resolved.concat(body.data || []);
+        resolvedNext = body.next || null;
+        renderList();
+      }).catch(function (err) { $("action-error").textContent = err.message; });
   }
 
   function renderList() {
     var counts = { waiting: 0, assigned: 0, resolved: resolved.length };
     handoffs.forEach(function (h) { if (h.status in counts) counts[h.status] += 1; });
     Object.keys(counts).forEach(function (s) {
-      var shown = s === "resolved" && counts[s] >= RESOLVED_PAGE ? counts[s] + "+" : counts[s];
+      var shown = s === "resolved" && resolvedNext ? counts[s] + "+" : counts[s];
       document.querySelector('[data-count="' + s + '"]').textContent = counts[s] ? "(" + shown + ")" : "";
     });
-    document.title = counts.waiting ? "(" + counts.waiting + ") " + TITLE : TITLE;
+    var fresh = unreadTotal();
+    document.title = fresh ? "(" + fresh + ") 新消息 · " + TITLE
+      : counts.waiting ? "(" + counts.waiting + ") " + TITLE : TITLE;
 
     var items = tab === "resolved" ? resolved : handoffs.filter(function (h) { return h.status === tab; });
     var list = $("handoff-list");
@@ -268,21 +340,32 @@
     list.textContent = "";
     items.forEach(function (h) {
       var li = el("li");
-      var btn = el("button", { type: "button", class: "item", "data-handoff": String(h.id),
-                               "aria-label": "会话 " + h.id + "，" + (REASONS[h.reason] || h.reason) + "，" + waited(h) });
+      var state = replyState(h);
+      var fresh = unread[h.id] || 0;
+      var label = ["会话 " + h.id, REASONS[h.reason] || h.reason, waited(h)];
+      if (state) label.push(state.text);
+      if (fresh) label.push(fresh + " 条新消息");
+      var btn = el("button", { type: "button", class: "item" + (longWait(h) ? " item-long" : ""),
+                               "data-handoff": String(h.id), "aria-label": label.join("，") });
       if (h.id === openId) btn.setAttribute("aria-current", "true");
       var top = el("span", { class: "item-top" });
       top.appendChild(el("span", { class: "item-id" }, "#" + h.id));
       top.appendChild(el("span", { class: "reason reason-" + h.reason }, REASONS[h.reason] || h.reason));
-      top.appendChild(el("span", { class: "item-wait" }, waited(h)));
+      if (fresh) top.appendChild(el("span", { class: "unread", "aria-hidden": "true" }, String(fresh)));
+      top.appendChild(el("span", { class: "item-wait" + (longWait(h) ? " long-wait" : "") }, waited(h)));
       btn.appendChild(top);
       btn.appendChild(el("span", { class: "item-last" }, h.last_message));
+      if (state) {
+        btn.appendChild(el("span", { class: "item-reply" + (h.waiting_since ? " awaiting" : "") +
+                                     (state.late ? " late" : "") }, state.text));
+      }
       if (h.agent) btn.appendChild(el("span", { class: "item-agent" }, "客服 " + h.agent));
       btn.addEventListener("click", function () { openHandoff(h.id); });
       li.appendChild(btn);
       list.appendChild(li);
     });
     $("empty").hidden = items.length > 0;
+    $("more").hidden = !(tab === "resolved" && resolvedNext);
     if (focused) {
       var again = list.querySelector('[data-handoff="' + focused + '"]');
       if (again) again.focus();
@@ -307,6 +390,7 @@
   function openHandoff(id, quiet) {
     var switching = id !== openId;
     openId = id;
+    if (unread[id] && !document.hidden) { delete unread[id]; renderList(); }
     return api("/v1/handoffs/" + id).then(function (h) {
       if (openId !== id) return;
       current = h;
@@ -334,6 +418,8 @@
     $("handoff-title").tabIndex = -1;
     var meta = [STATUSES[h.status] || h.status, REASONS[h.reason] || h.reason, waited(h)];
     if (h.status === "waiting" && h.position) meta.push("排队第 " + h.position + " 位");
+    var state = replyState(h);
+    if (state) meta.push(state.text);
     if (h.agent) meta.push("客服 " + h.agent);
     if (h.label) meta.push("标注 " + h.label);
     $("handoff-meta").textContent = meta.join(" · ");
@@ -403,6 +489,11 @@
     var id = openId;
     act(api("/v1/handoffs/" + id + "/messages", { method: "POST", body: { text: text } })).then(function (m) {
       $("reply-text").value = "";
+      if (current && current.id === id) {
+        current.waiting_since = null;
+        renderDetail(current);
+      }
+      refresh();  // the queue's 待回复 becomes 已回复
       if (openId === id) addMessage(m);
       if (current && current.status === "waiting") {  // replying took the handoff
         selectTab("assigned");
@@ -415,6 +506,8 @@
   function resolve(e) {
     e.preventDefault();
     if (!openId) return;
+    if (current && current.id === openId && current.waiting_since &&
+        !window.confirm("顾客的最后一条消息还没有回复，确定要结束会话吗？")) return;
     var body = {};
     var label = $("resolve-label").value;
     var note = $("resolve-note").value.trim();
@@ -459,6 +552,19 @@
       }
     });
     $("resolve-form").addEventListener("submit", resolve);
+    $("more").addEventListener("click", moreResolved);
+    document.querySelector(".queue-filter").addEventListener("submit", function (e) { e.preventDefault(); });
+    var typing = null;
+    $("queue-search").addEventListener("input", function () {
+      clearTimeout(typing);
+      typing = setTimeout(function () { filters.q = $("queue-search").value.trim(); refresh(); }, 300);
+    });
+    $("queue-reason").addEventListener("change", function () { filters.reason = $("queue-reason").value; refresh(); });
+    $("queue-mine").addEventListener("change", function () { filters.mine = $("queue-mine").checked; refresh(); });
+    Object.keys(REASONS).forEach(function (r) { $("queue-reason").appendChild(el("option", { value: r }, REASONS[r])); });
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden && openId && unread[openId]) { delete unread[openId]; renderList(); }
+    });
     setInterval(function () {
       if (token) {
         renderList();

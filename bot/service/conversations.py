@@ -19,6 +19,7 @@ from bot.dialogue.voice import say
 from bot.errors import AlreadyHandedOffError, InvalidInputError
 from bot.language.pii import mask
 from bot.service.events import EventBus
+from bot.service.queue import QueueFilter
 from bot.service.schema import Handoff, Message, as_utc
 from bot.service.store import Store
 
@@ -34,11 +35,11 @@ def message_dict(m: Message) -> dict[str, Any]:
             "created_at": iso(m.created_at)}
 
 
-def handoff_dict(h: Handoff, position: int | None = None) -> dict[str, Any]:
+def handoff_dict(h: Handoff, position: int | None = None, waiting_since: dt.datetime | None = None) -> dict[str, Any]:
     out = {"id": h.id, "session_id": h.session_id, "status": h.status, "reason": h.reason, "intent": h.intent,
            "guesses": h.guesses, "last_message": h.last_message, "agent": h.agent, "label": h.label,
            "note": h.note, "created_at": iso(h.created_at), "assigned_at": iso(h.assigned_at),
-           "resolved_at": iso(h.resolved_at)}
+           "resolved_at": iso(h.resolved_at), "waiting_since": iso(waiting_since)}
     if position is not None:
         out["position"] = position
     return out
@@ -129,7 +130,7 @@ class Conversations:
             bot_text=reply, bot_fields={"intent": out.intent, "confidence": out.confidence,
                                         "extra": {"action": "handoff", "reason": out.reason}})
         log.info("handoff %s: reason=%s intent=%s", h.id, h.reason, h.intent)
-        public = handoff_dict(h, position)
+        public = handoff_dict(h, position, h.created_at)  # the shopper waits for a person from now
         self.events.publish("agents", {"type": "handoff", "handoff": public})
         if self._notify is not None:
             self._notify({"type": "handoff.created", "handoff": public})
@@ -158,18 +159,20 @@ class Conversations:
         return [message_dict(m) for m in self.store.messages(session_id, after)]
 
     # -- agent side ------------------------------------------------------------------------
-    def queue(self, status: str | None = None, *, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
-        """Open handoffs (all waiting and assigned ones, oldest first, whatever the history), or
-        resolved ones, newest first, a page of `limit` before the id `before`."""
+    def queue(self, status: str | None = None, *, limit: int = 50, before: int | None = None,
+              where: QueueFilter | None = None) -> list[dict[str, Any]]:
+        """Open handoffs (all waiting and assigned ones that `where` keeps, oldest first, whatever the
+        history), or resolved ones, newest first, a page of `limit` before the id `before`."""
         if status in (None, "waiting", "assigned"):
-            return [handoff_dict(h, position) for h, position in self.store.open_handoffs(status)]
+            return [handoff_dict(*row) for row in self.store.open_handoffs(status, where)]
         if status == "resolved":
-            return [handoff_dict(h) for h in self.store.closed_handoffs(limit, before)]
+            return [handoff_dict(h) for h in self.store.closed_handoffs(limit, before, where)]
         raise InvalidInputError("status must be waiting, assigned or resolved")
 
     def detail(self, handoff_id: int) -> dict[str, Any]:
         h = self.store.get_handoff(handoff_id)
-        out = handoff_dict(h, self.store.queue_position(h.id))
+        since = self.store.reply_wait(h.id) if h.status != "resolved" else None
+        out = handoff_dict(h, self.store.queue_position(h.id), since)
         recent = self.store.messages(h.session_id, limit=TRANSCRIPT_LIMIT, newest=True)
         out["transcript"] = [message_dict(m) for m in recent]
         return out

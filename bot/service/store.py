@@ -24,8 +24,8 @@ from bot.errors import (
     SessionNotFoundError,
     StoreUnavailableError,
 )
+from bot.service.queue import QueueFilter, QueueRow, closed_page, open_rows, reply_wait
 from bot.service.schema import (
-    CLOSED_STATUSES,
     INSERT_SESSION,
     OPEN_STATUSES,
     SESSION_CONTEXT,
@@ -177,6 +177,7 @@ class Store:
             now = utcnow()
             self._touch(s, session_id, now, False, **(reply[1] if reply else {}))
             msg = insert_message(s, session_id, "shopper", text, now)
+            h.last_message = text  # the queue shows what the shopper said last
             return msg, h, insert_message(s, session_id, "bot", reply[0], now, **reply[2]) if reply else None
 
     def messages(self, session_id: str, after: int = 0, limit: int = 500, newest: bool = False) -> list[Message]:
@@ -221,25 +222,22 @@ class Store:
         with self.tx() as s:
             return _handoff(s, handoff_id)
 
-    def open_handoffs(self, status: str | None = None) -> list[tuple[Handoff, int | None]]:
-        """Every waiting and assigned handoff (or those of one open status), oldest first, each with
-        its place in the waiting queue: complete whatever the history, in one query."""
-        statuses = (status,) if status else OPEN_STATUSES
+    def open_handoffs(self, status: str | None = None, where: QueueFilter | None = None) -> list[QueueRow]:
+        """Every waiting and assigned handoff (or those of one open status) that `where` keeps, oldest
+        first, each with its place in the queue and the shopper's wait for a reply: one query."""
         with self.tx() as s:
-            rows = list(s.scalars(select(Handoff).where(Handoff.status.in_(statuses)).order_by(Handoff.id)))
-        out, waiting = [], 0
-        for h in rows:
-            waiting += h.status == "waiting"
-            out.append((h, waiting if h.status == "waiting" else None))
-        return out
+            return open_rows(s, status, where or QueueFilter(), utcnow())
 
-    def closed_handoffs(self, limit: int = 50, before: int | None = None) -> list[Handoff]:
+    def closed_handoffs(self, limit: int = 50, before: int | None = None,
+                        where: QueueFilter | None = None) -> list[Handoff]:
         """Resolved handoffs, newest first, a page at a time (`before`: the last id of the page before)."""
         with self.tx() as s:
-            q = select(Handoff).where(Handoff.status.in_(CLOSED_STATUSES)).order_by(Handoff.id.desc()).limit(limit)
-            if before is not None:
-                q = q.where(Handoff.id < before)
-            return list(s.scalars(q))
+            return closed_page(s, limit, before, where or QueueFilter(), utcnow())
+
+    def reply_wait(self, handoff_id: int) -> dt.datetime | None:
+        """Since when the handoff's shopper has waited for a person's reply (None: the agent wrote last)."""
+        with self.tx() as s:
+            return s.execute(select(reply_wait()).where(Handoff.id == handoff_id)).scalar()
 
     def queue_position(self, handoff_id: int) -> int:
         """1-based place among waiting handoffs (0 when it is no longer waiting)."""

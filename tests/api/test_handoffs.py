@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -13,7 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import insert, select
 
+from bot.service.schema import ChatSession, Handoff, Message
+from bot.service.store import Store
 from tests.api.conftest import AGENT_TOKEN, OTHER_TOKEN
 from tests.server import ROOT, Server
 
@@ -176,3 +180,112 @@ def test_killed_server_loses_no_acknowledged_message(env: dict[str, str], tmp_pa
         assert sorted(h["id"] for h in queue) == sorted(handoffs) and len(handoffs) == 4
     finally:
         again.stop()
+
+
+def _resolved_history(db_url: str, n: int) -> list[int]:
+    """`n` resolved handoffs, each with its session and the shopper's message, inserted in three
+    statements (a shop's history, not chats through HTTP): the i-th handed off n - i minutes ago, a
+    complaint every 100th, bob's every 20th (alice's otherwise); their ids, oldest first."""
+    store = Store(db_url)
+    now = dt.datetime.now(dt.UTC)
+    sessions = [f"history-{i:05d}" for i in range(n)]
+    said = {1234: "我的羊毛大衣起球了，能换一件吗", 2345: "说好的打50%的折扣呢"}
+    try:
+        with store.tx(write=True) as s:
+            s.execute(insert(ChatSession), [{"id": sid, "created_at": now, "updated_at": now, "mode": "bot",
+                                             "fallbacks": 0} for sid in sessions])
+            s.execute(insert(Message), [{"session_id": sid, "role": "shopper", "text": said.get(i, f"订单{i}还没到"),
+                                         "created_at": now - dt.timedelta(minutes=n - i)}
+                                        for i, sid in enumerate(sessions)])
+            s.execute(insert(Handoff), [{"session_id": sid, "status": "resolved", "guesses": [],
+                                         "reason": "complaint" if i % 100 == 0 else "requested",
+                                         "last_message": "转人工", "agent": "bob" if i % 20 == 0 else "alice",
+                                         "created_at": now - dt.timedelta(minutes=n - i),
+                                         "resolved_at": now} for i, sid in enumerate(sessions)])
+            rows = s.execute(select(Handoff.id).where(Handoff.session_id.in_(sessions)).order_by(Handoff.id))
+            return [r[0] for r in rows]
+    finally:
+        store.close()
+
+
+def queue(srv: Server, **params: Any) -> dict[str, Any]:
+    r = httpx.get(srv.url + "/v1/handoffs", params=params, headers=ALICE, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def test_a_queue_with_thousands_resolved_behind_it(server: Server, db_url: str) -> None:
+    # Given a shop's history of 3,000 resolved handoffs, and four open ones (bob has one).
+    ids = _resolved_history(db_url, 3000)
+    texts = ("转人工", "等了五天还没发货，你们到底怎么回事，我要投诉", "人工客服", "转人工")
+    open_ids = [chat(server, text)["handoff"]["id"] for text in texts]
+    httpx.post(server.url + f"/v1/handoffs/{open_ids[1]}/claim", headers=BOB).raise_for_status()
+    # Then every open one is listed, oldest first, waiting ones with their place.
+    now_open = queue(server)["data"]
+    assert [(h["id"], h["status"], h.get("position")) for h in now_open] == [
+        (open_ids[0], "waiting", 1), (open_ids[1], "assigned", None), (open_ids[2], "waiting", 2),
+        (open_ids[3], "waiting", 3)]
+    # And the resolved ones page newest first, each exactly once, with a cursor to the next page.
+    seen, before, pages = [], None, 0
+    while True:
+        page = queue(server, status="resolved", limit=200, **({"before": before} if before else {}))
+        seen += [h["id"] for h in page["data"]]
+        pages += 1
+        if page["next"] is None:
+            break
+        assert page["next"] == page["data"][-1]["id"]
+        before = page["next"]
+    assert seen == ids[::-1] and pages == 16  # the 16th is empty: 3,000 is 15 pages of 200
+    # Search in Chinese text finds the chat by what the shopper said; a % is only a character.
+    assert [h["id"] for h in queue(server, status="resolved", q="羊毛大衣")["data"]] == [ids[1234]]
+    assert [h["id"] for h in queue(server, status="resolved", q="50%")["data"]] == [ids[2345]]
+    assert queue(server, status="resolved", q="没有这句话")["data"] == []
+    # Filters by reason, agent and age narrow the resolved pages and the open queue alike.
+    complaints = queue(server, status="resolved", reason="complaint", limit=200)["data"]
+    assert [h["id"] for h in complaints] == ids[2900::-100]
+    bobs = queue(server, status="resolved", agent="bob", limit=200)["data"]
+    assert [h["id"] for h in bobs] == ids[2980::-20] and {h["agent"] for h in bobs} == {"bob"}
+    old = queue(server, status="resolved", older_than_minutes=2000, limit=10)["data"]
+    assert [h["id"] for h in old] == ids[1000::-1][:10]
+    assert [h["id"] for h in queue(server, reason="complaint")["data"]] == [open_ids[1]]
+    assert [h["id"] for h in queue(server, agent="bob")["data"]] == [open_ids[1]]
+    assert queue(server, older_than_minutes=60)["data"] == []
+    assert [h["id"] for h in queue(server, status="waiting", q="人工客服")["data"]] == [open_ids[2]]
+
+
+@pytest.mark.parametrize("params", [
+    {"reason": "lost"}, {"older_than_minutes": "-1"}, {"older_than_minutes": "9" * 30}, {"q": ""},
+    {"q": "长" * 101}, {"agent": ""}, {"agent": "a" * 65}, {"limit": "0"}, {"before": "0"},
+])
+def test_bad_queue_parameters_are_422(server: Server, params: dict[str, str]) -> None:
+    r = httpx.get(server.url + "/v1/handoffs", params={"status": "resolved", **params}, headers=ALICE)
+    assert r.status_code == 422 and r.json()["error"], r.text
+
+
+def test_the_queue_shows_who_wrote_last_and_what(server: Server) -> None:
+    # Given a handoff: the shopper waits for a person from the message that was handed off.
+    first = chat(server, "等了五天还没发货，你们到底怎么回事，我要投诉")
+    sid, hid = first["session_id"], first["handoff"]["id"]
+
+    def mine() -> dict[str, Any]:
+        return next(h for h in queue(server)["data"] if h["id"] == hid)
+
+    handed = mine()
+    assert handed["waiting_since"] == handed["created_at"]
+    # When the shopper writes again, that is the queue's last message; the wait still runs from the first.
+    chat(server, "有人吗？", sid)
+    assert mine()["last_message"] == "有人吗？" and mine()["waiting_since"] == handed["created_at"]
+    # The agent's reply ends the wait...
+    httpx.post(server.url + f"/v1/handoffs/{hid}/messages", headers=ALICE, json={"text": "亲，在的"}).raise_for_status()
+    assert mine()["waiting_since"] is None and mine()["last_message"] == "有人吗？"
+    detail = httpx.get(server.url + f"/v1/handoffs/{hid}", headers=ALICE).json()
+    assert detail["waiting_since"] is None
+    # ...and the shopper's next message starts a new one, from that message.
+    chat(server, "照片发给你了", sid)
+    history = httpx.get(server.url + f"/v1/chat/{sid}/messages").json()["messages"]
+    assert mine()["waiting_since"] == history[-1]["created_at"] and mine()["last_message"] == "照片发给你了"
+    detail = httpx.get(server.url + f"/v1/handoffs/{hid}", headers=ALICE).json()
+    assert detail["waiting_since"] == history[-1]["created_at"]
+    # A resolved handoff waits for nobody.
+    httpx.post(server.url + f"/v1/handoffs/{hid}/resolve", headers=ALICE).raise_for_status()
+    assert httpx.get(server.url + f"/v1/handoffs/{hid}", headers=ALICE).json()["waiting_since"] is None

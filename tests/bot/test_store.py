@@ -101,7 +101,7 @@ def test_concurrent_messages_of_one_session_make_one_handoff(bot, store: Store) 
         t.join()
     assert len(results) == 8 and all(r.route == "human" for r in results)
     assert len({r.handoff["id"] for r in results}) == 1
-    assert len([h for h, _ in store.open_handoffs() if h.session_id == sid]) == 1
+    assert len([r for r in store.open_handoffs() if r.handoff.session_id == sid]) == 1
     shopper = [m.text for m in store.messages(sid) if m.role == "shopper"]
     assert shopper.count("转人工") == 8  # every message kept
 
@@ -111,11 +111,11 @@ def test_queue_is_complete_whatever_the_history(store: Store) -> None:
     for hid in ids[:205]:
         store.resolve(hid, "alice", None, None)
     open_now = store.open_handoffs()
-    assert [h.id for h, _ in open_now] == ids[205:]
-    assert [p for _, p in open_now] == list(range(1, 26))
+    assert [r.handoff.id for r in open_now] == ids[205:]
+    assert [r.position for r in open_now] == list(range(1, 26))
     store.claim(ids[205], "bob")
-    assert [h.id for h, _ in store.open_handoffs("waiting")] == ids[206:]
-    assert [(h.id, p) for h, p in store.open_handoffs("assigned")] == [(ids[205], None)]
+    assert [r.handoff.id for r in store.open_handoffs("waiting")] == ids[206:]
+    assert [(r.handoff.id, r.position) for r in store.open_handoffs("assigned")] == [(ids[205], None)]
     page = store.closed_handoffs(limit=100)
     assert [h.id for h in page] == ids[:205][::-1][:100]
     assert [h.id for h in store.closed_handoffs(limit=100, before=page[-1].id)] == ids[:205][::-1][100:200]

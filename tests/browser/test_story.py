@@ -140,7 +140,11 @@ def test_shopper_and_agent_story(server: Server, browser: object, kb: object) ->
     expect(console.locator("#handoff-list img")).to_have_count(0)
     shot(console, "console.png")
 
-    # The agent resolves with a label; the shopper is told, and the bot takes over again.
+    # The agent answers the shopper's last message (ending a chat with a question unanswered would
+    # ask first), then resolves with a label; the shopper is told, and the bot takes over again.
+    reply_box.fill("收到，已经帮您记下了")
+    reply_box.press("Control+Enter")
+    expect(console.locator("#handoff-meta")).to_contain_text("已回复")
     console.get_by_label("问题类型（用于训练）").select_option("shipping.when")
     console.get_by_label("备注（可选）").fill("顾客催发货，已确认今天发出")
     console.get_by_role("button", name="结束会话").click()
@@ -170,7 +174,8 @@ def test_shopper_and_agent_story(server: Server, browser: object, kb: object) ->
     shop.reload()
     expect(widget.get_by_role("dialog")).to_be_visible()  # it was open: it stays open
     expect(widget.locator(".kefu-shopper")).to_have_text(["什么时候发货", "转人工", XSS])
-    expect(widget.locator(".kefu-agent")).to_have_text([f"人工客服 alice{AGENT_REPLY}"])
+    expect(widget.locator(".kefu-agent")).to_have_text([f"人工客服 alice{AGENT_REPLY}",
+                                                        "人工客服 alice收到，已经帮您记下了"])
     expect(widget.locator(".kefu-system")).to_have_count(1)
     expect(widget.locator(".kefu-rating")).to_have_count(0)  # not asked again
     expect(widget.locator("img")).to_have_count(0)
