@@ -78,7 +78,9 @@
   function reveal() { wrap.hidden = !(styled && config); }
   css.addEventListener("load", function () { styled = true; reveal(); });
   css.addEventListener("error", function () { styled = true; reveal(); });
-  if (data.accent) host.style.setProperty("--kefu-accent", data.accent);
+  // On the widget's own box, whose style sheet sets the default: an inline value there wins (on the host
+  // it was shadowed by that default).
+  if (data.accent) { wrap.style.setProperty("--kefu-accent", data.accent); wrap.style.setProperty("--kefu-accent-dark", data.accent); }
 
   var launcher = el("button", { type: "button", class: "kefu-launcher", "aria-expanded": "false",
                                 "aria-controls": "kefu-panel" });

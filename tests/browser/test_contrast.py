@@ -313,3 +313,21 @@ def test_manager_console_contrast_and_focus(server: Server, browser: Any) -> Non
         assert len(seen) >= 3, (tab, seen)
     watch.assert_clean()
     ctx.close()
+
+
+def test_the_shops_accent_colour_is_the_widgets(server: Server, browser: Any) -> None:
+    """`data-accent` on the script tag colours the launcher and the header (the style sheet's default
+    used to win over it)."""
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = ctx.new_page()
+    shop = ('<!doctype html><html lang="zh-CN"><body><p>小店</p>'
+            '<script src="/static/kefu-widget.js" data-accent="#7a1f9c" defer></script></body></html>')
+    page.route(server.url + "/accent-shop", lambda route: route.fulfill(status=200, content_type="text/html",
+                                                                       body=shop))
+    page.goto(server.url + "/accent-shop")
+    launcher = page.locator("#kefu-widget").get_by_role("button", name="打开在线客服")
+    expect(launcher).to_be_visible()
+    expect(launcher).to_have_css("background-color", "rgb(122, 31, 156)")
+    launcher.click()
+    expect(page.locator("#kefu-widget .kefu-header")).to_have_css("background-color", "rgb(122, 31, 156)")
+    ctx.close()
