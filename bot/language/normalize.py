@@ -47,7 +47,9 @@ def normalize(text: str) -> str:
     """Return the canonical form of a shopper message (may be empty)."""
     text = text.encode("utf-8", "replace").decode("utf-8") if _has_surrogate(text) else text
     text = "".join(_drop_char(ch) for ch in text)
-    text = unicodedata.normalize("NFKC", text).lower()
+    # NFKC and lower case can bring out a mark to drop (Thai ำ is ํ + า, İ is i + ̇): dropped too, so
+    # that the form is a fixed point.
+    text = "".join(_drop_char(ch) for ch in unicodedata.normalize("NFKC", text).lower())
     text = _converter().convert(text)
     text = _PHRASE_RE.sub(lambda m: _PHRASE_FIXES[m.group(0)], text)
     text = text.replace("。", "。").replace("...", "…")
