@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.server import ROOT
+from tests.api.conftest import AGENT_TOKEN
+from tests.server import ROOT, Server
 
 CHROMIUM = "/usr/bin/chromium"
+ADMIN_TOKEN = "admin-token-browser-0123456789"
 SCREENSHOTS = os.environ.get("KEFU_SCREENSHOTS") == "1"
 
 
@@ -26,6 +28,16 @@ def browser() -> Iterator[object]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--headless=new"])
         yield b
         b.close()
+
+
+@pytest.fixture()
+def server(models_dir: Path, tmp_path: Path) -> Iterator[Server]:
+    """A real server process on the trained model, with one agent (alice) and the manager's token."""
+    env = {"KEFU_MODELS_DIR": str(models_dir), "KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}",
+           "KEFU_AGENT_TOKENS": f"alice:{AGENT_TOKEN}", "KEFU_ADMIN_TOKEN": ADMIN_TOKEN}
+    srv = Server(env, log=tmp_path / "server.log").start()
+    yield srv
+    srv.stop()
 
 
 class Watch:

@@ -11,15 +11,13 @@ root to the page), a gradient or an image without a colour under it is not measu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.api.conftest import AGENT_TOKEN
-from tests.browser.conftest import Watch
+from tests.browser.conftest import ADMIN_TOKEN, Watch
 from tests.server import Server
 
 pytestmark = pytest.mark.slow
@@ -27,7 +25,6 @@ pytestmark = pytest.mark.slow
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
-ADMIN_TOKEN = "admin-token-contrast-0123456789"
 WIDGET = "document.querySelector('#kefu-widget').shadowRoot"
 UNSURE = "尺码"  # the bot is unsure: an answer and three chips of what else it could be
 
@@ -173,15 +170,6 @@ def bad_rings(page: Any, stops: int, in_widget: bool = False) -> tuple[list[str]
         if f["clipped"]:
             bad.append(f"{f['what']}: {f['ring']} cut by {f['clipped']}")
     return bad, seen
-
-
-@pytest.fixture()
-def server(models_dir: Path, tmp_path: Path) -> Iterator[Server]:
-    env = {"KEFU_MODELS_DIR": str(models_dir), "KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}",
-           "KEFU_AGENT_TOKENS": f"alice:{AGENT_TOKEN}", "KEFU_ADMIN_TOKEN": ADMIN_TOKEN}
-    srv = Server(env, log=tmp_path / "server.log").start()
-    yield srv
-    srv.stop()
 
 
 def handoff_with_history(server: Server, shopper_lines: int = 3) -> int:

@@ -8,14 +8,11 @@ docs/console.png.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 
 from tests.api.conftest import AGENT_TOKEN
-from tests.browser.conftest import Watch, shot
+from tests.browser.conftest import ADMIN_TOKEN, Watch, shot
 from tests.server import Server
 
 pytestmark = pytest.mark.slow
@@ -25,21 +22,11 @@ expect = playwright_api.expect
 
 XSS = "<img src=x onerror=alert(1)>"
 AGENT_REPLY = "亲，我是客服小美，已经帮您查到啦，订单今天下午就发出～"
-ADMIN_TOKEN = "admin-token-story-0123456789"
 
 
 def figures(server: Server) -> dict:  # type: ignore[type-arg]
     """The shop's figures of the last days (GET /v1/admin/stats)."""
     return httpx.get(server.url + "/v1/admin/stats", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
-
-
-@pytest.fixture()
-def server(models_dir: Path, tmp_path: Path) -> Iterator[Server]:
-    env = {"KEFU_MODELS_DIR": str(models_dir), "KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}",
-           "KEFU_AGENT_TOKENS": f"alice:{AGENT_TOKEN}", "KEFU_ADMIN_TOKEN": ADMIN_TOKEN}
-    srv = Server(env, log=tmp_path / "server.log").start()
-    yield srv
-    srv.stop()
 
 
 def test_shopper_and_agent_story(server: Server, browser: object, kb: object) -> None:

@@ -25,13 +25,10 @@ def _env(models_dir: Path, db: Path, **extra: str) -> dict[str, str]:
             "KEFU_DATABASE_URL": f"sqlite:///{db}", **extra}
 
 
-def test_kefu_serve_answers_a_shopper(models_dir: Path, tmp_path: Path) -> None:
-    port = free_port()
-    proc = subprocess.Popen([str(KEFU), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
-                            env=_env(models_dir, tmp_path / "kefu.db"), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+def _first_answer(proc: subprocess.Popen[bytes], port: int, wait: float) -> httpx.Response:
+    """The answer to 什么时候发货 once `kefu serve` listens (it must not exit meanwhile), then stop it."""
     try:
-        deadline, reply = time.monotonic() + 120, None
+        deadline, reply = time.monotonic() + wait, None
         while reply is None and time.monotonic() < deadline:
             assert proc.poll() is None, f"kefu serve exited with {proc.returncode}"
             try:
@@ -39,10 +36,19 @@ def test_kefu_serve_answers_a_shopper(models_dir: Path, tmp_path: Path) -> None:
             except httpx.HTTPError:
                 time.sleep(0.2)
         assert reply is not None and reply.status_code == 200, reply
-        assert reply.json()["intent"] == "shipping.when" and reply.json()["route"] == "faq"
+        return reply
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def test_kefu_serve_answers_a_shopper(models_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen([str(KEFU), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
+                            env=_env(models_dir, tmp_path / "kefu.db"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    reply = _first_answer(proc, port, wait=120)
+    assert reply.json()["intent"] == "shipping.when" and reply.json()["route"] == "faq"
 
 
 def test_kefu_serve_refuses_a_model_of_another_embedder_before_binding(models_dir: Path, tmp_path: Path) -> None:
@@ -63,18 +69,7 @@ def test_the_first_kefu_serve_says_while_it_trains_the_default_model(tmp_path: P
         proc = subprocess.Popen([str(KEFU), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
                                 env=_env(models, tmp_path / "kefu.db", KEFU_EMBEDDER="none"),
                                 stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        deadline, reply = time.monotonic() + 300, None
-        while reply is None and time.monotonic() < deadline:
-            assert proc.poll() is None, f"kefu serve exited with {proc.returncode}: {log.read_text()}"
-            try:
-                reply = httpx.post(f"http://127.0.0.1:{port}/v1/chat", json={"message": "什么时候发货"}, timeout=5)
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        assert reply is not None and reply.status_code == 200 and reply.json()["intent"] == "shipping.when"
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    assert _first_answer(proc, port, wait=300).json()["intent"] == "shipping.when", log.read_text()
     lines = [line for line in log.read_text().splitlines() if line.startswith("kefu: ")]
     assert "no model" in lines[0] and "training the default one" in lines[0]
     shares = [int(line.split("training ")[1].split("%")[0]) for line in lines if line.startswith("kefu: training ")
