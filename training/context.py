@@ -30,7 +30,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from bot.dialogue.knowledge import KnowledgeBase
-from bot.language.model import CONTEXT_FEATURES, context_features, gates, log_of, softmax
+from bot.language.model import CONTEXT_FEATURES, context_features, context_logits, gates, log_of, softmax
 from bot.language.normalize import normalize
 
 LAMBDAS = (0.01, 0.03, 0.1, 0.3, 1.0)  # L2 weight per turn, times the number of turns
@@ -55,7 +55,7 @@ def fit_bias(prev: np.ndarray, alone: np.ndarray, joined: np.ndarray, feats: np.
         w, theta = flat[:keys * c].reshape(keys, c), flat[keys * c:].reshape(2, f)
         g1, g2 = gates(theta, feats)
         rows = w[prev]
-        p = softmax(la + g1[:, None] * rows + g2[:, None] * shift)
+        p = softmax(context_logits(la, shift, rows, g1, g2))
         ce = -np.log(np.clip(p[np.arange(n), y], 1e-300, None)).mean()
         d = (p - onehot) / n  # d loss / d logits
         grad_w = np.zeros_like(w)
@@ -150,7 +150,7 @@ def _accuracy(w: np.ndarray, theta: np.ndarray, part: dict[str, np.ndarray]) -> 
         return 1.0
     g1, g2 = gates(theta, part["feats"])
     la = log_of(part["alone"])
-    z = la + g1[:, None] * w[part["prev"]] + g2[:, None] * (log_of(part["joined"]) - la)
+    z = context_logits(la, log_of(part["joined"]) - la, w[part["prev"]], g1, g2)
     return float((z.argmax(1) == part["y"]).mean())
 
 

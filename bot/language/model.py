@@ -125,13 +125,15 @@ class Scorer:
              joined: list[str | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """predict_proba's probabilities, and those of the texts on their own (no conversation)."""
         joined = list(joined or [None] * len(x))
-        extra = [j for j in joined if j is not None]
-        raw = self._raw([*x, *extra])
-        alone, raw_joined = raw[:len(x)], iter(raw[len(x):])
+        # Each distinct text read once: a short follow-up's joined text is also one of `x`.
+        distinct = list(dict.fromkeys([*x, *(j for j in joined if j is not None)]))
+        raw = dict(zip(distinct, self._raw(distinct), strict=True))
+        alone = np.array([raw[t] for t in x]).reshape(len(x), len(self.classes))
         scores = alone.copy()
         for i, context in enumerate(contexts or [None] * len(x)):
             row = self.context_keys.get(str(context)) if context is not None else None
-            pj = next(raw_joined) if joined[i] is not None else None
+            text = joined[i]
+            pj = raw[text] if text is not None else None
             if row is None and pj is None:
                 continue
             bias = self.context_bias[row] if row is not None else np.zeros(len(self.classes))
@@ -274,10 +276,15 @@ def in_context(norms: list[str], alone: np.ndarray, joined: np.ndarray | None, b
     rows W[A] of each previous entry (zeros for none)."""
     g1, g2 = gates(gate, context_features(norms, alone, joined, prev))
     la = log_of(alone)
-    z = la + g1[:, None] * bias
-    if joined is not None:
-        z = z + g2[:, None] * (log_of(joined) - la)
-    return softmax(z)
+    return softmax(context_logits(la, None if joined is None else log_of(joined) - la, bias, g1, g2))
+
+
+def context_logits(la: np.ndarray, shift: np.ndarray | None, bias: np.ndarray, g1: np.ndarray,
+                   g2: np.ndarray) -> np.ndarray:
+    """The scores of CONTEXT_FEATURES' formula before the softmax: `la` the log-probabilities alone,
+    `shift` the joined reading's minus them (None: no joined reading), `bias` the rows W[A]."""
+    z = np.asarray(la + g1[:, None] * bias)
+    return z if shift is None else np.asarray(z + g2[:, None] * shift)
 
 
 def ranking_from(labels: list[str], probs: np.ndarray, top_k: int | None = None) -> list[IntentPrediction]:
