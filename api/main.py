@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import errors, logs, middleware
+from api.integrations import Outbound
 from api.routes import admin, chat, handoffs, health, kb, orders, pages, review, stats, train, widget
 from bot import __version__
 from bot.config import Settings, get_settings
@@ -25,7 +26,6 @@ from bot.loader import load_bot
 from bot.service.conversations import Conversations
 from bot.service.events import EventBus, RedisEventBus
 from bot.service.store import Store
-from bot.service.webhook import WebhookNotifier
 
 log = logging.getLogger(__name__)
 # Reloads are announced here; each process ignores its own announcements.
@@ -126,9 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store.create_schema()
         app.state.settings = settings
         app.state.bot = holder
-        notifier = (WebhookNotifier(settings.webhook_url, settings.webhook_secret, agent_url=settings.agent_url(),
-                                    personal_data=settings.webhook_personal_data)
-                    if settings.webhook_url else None)
+        notifier = Outbound(settings)  # the handoff webhook and the agents' chat robots (api/integrations.py)
         events = RedisEventBus(settings.redis_url, settings.redis_prefix) if settings.redis_url else EventBus()
         app.state.conversations = Conversations(holder, store, events, notify=notifier.notify if notifier else None)
         holder.events = events

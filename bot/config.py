@@ -60,6 +60,22 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""  # proxies whose X-Forwarded-For is believed: IPs or networks, comma-separated
     public_url: str = ""  # where agents reach kefu (links in webhooks); default http://host:port
     webhook_personal_data: bool = False  # send shoppers' text unmasked to the webhook
+    # Agents' chat apps told of every new handoff (bot/integrations/robots.py; README: Agents' chat apps).
+    wecom_robot_url: str = ""  # 企业微信 group robot: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
+    dingtalk_robot_url: str = ""  # 钉钉 custom robot: https://oapi.dingtalk.com/robot/send?access_token=...
+    dingtalk_robot_secret: str = ""  # its 加签 secret (SEC...); empty if it checks keywords or IPs instead
+    feishu_robot_url: str = ""  # 飞书 custom bot: https://open.feishu.cn/open-apis/bot/v2/hook/...
+    feishu_robot_secret: str = ""  # its 签名校验 secret; empty if it checks keywords or IPs instead
+    # kefu as the Agent Bot of a Chatwoot inbox (bot/integrations/chatwoot.py; README: Chatwoot).
+    chatwoot_url: str = ""  # Chatwoot's base URL, e.g. https://chat.shop.example
+    chatwoot_bot_token: str = ""  # the agent bot's access token (sent as api_access_token)
+    chatwoot_webhook_secret: str = ""  # ?token= in the bot's outgoing URL, or the key of Chatwoot's signature
+
+    def robots(self) -> list[tuple[str, str, str]]:
+        """(kind, url, secret) of each robot configured: wecom, dingtalk, feishu."""
+        found = [("wecom", self.wecom_robot_url, ""), ("dingtalk", self.dingtalk_robot_url, self.dingtalk_robot_secret),
+                 ("feishu", self.feishu_robot_url, self.feishu_robot_secret)]
+        return [r for r in found if r[1]]
 
     def origins(self) -> list[str]:
         """Origins allowed to call the API from the browser (the shop's own pages)."""
@@ -105,6 +121,18 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 raise ValueError(f"KEFU_TRUSTED_PROXIES: '{proxy}' is not an IP address or network") from None
+        return self
+
+    @model_validator(mode="after")
+    def _check_integrations(self) -> Settings:
+        """Robots and Chatwoot: addresses that are URLs, and Chatwoot's webhook authenticated."""
+        for kind, url, _ in self.robots() + [("chatwoot", self.chatwoot_url, "")]:
+            if url and not url.startswith(("https://", "http://")):
+                setting = "KEFU_CHATWOOT_URL" if kind == "chatwoot" else f"KEFU_{kind.upper()}_ROBOT_URL"
+                raise ValueError(f"{setting} is not an http(s) URL")
+        if self.chatwoot_url and (not self.chatwoot_bot_token or len(self.chatwoot_webhook_secret) < MIN_TOKEN_CHARS):
+            raise ValueError(f"KEFU_CHATWOOT_URL needs KEFU_CHATWOOT_BOT_TOKEN (the agent bot's access token) and "
+                             f"KEFU_CHATWOOT_WEBHOOK_SECRET of {MIN_TOKEN_CHARS}+ characters")
         return self
 
 
