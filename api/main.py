@@ -16,8 +16,9 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors, logs, middleware
 from api.integrations import Outbound
-from api.routes import admin, chat, handoffs, health, kb, orders, pages, review, stats, train, widget
+from api.routes import admin, assist, chat, handoffs, health, kb, orders, pages, review, stats, train, widget
 from bot import __version__
+from bot.assist.phrases import PhraseBook
 from bot.config import Settings, get_settings
 from bot.dialogue.engine import Bot
 from bot.errors import KefuError
@@ -128,7 +129,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.bot = holder
         notifier = Outbound(settings)  # the handoff webhook and the agents' chat robots (api/integrations.py)
         events = RedisEventBus(settings.redis_url, settings.redis_prefix) if settings.redis_url else EventBus()
-        app.state.conversations = Conversations(holder, store, events, notify=notifier.notify if notifier else None)
+        app.state.conversations = Conversations(holder, store, events, notify=notifier.notify if notifier else None,
+                                                display_names=settings.display_names())
+        app.state.phrases = PhraseBook(settings.phrases_file)  # a broken file stops start-up, with what to fix
+        app.state.phrases.check(holder.bot.kb.shop)
         holder.events = events
         app.state.training = train.training_jobs(settings)
         follower = asyncio.create_task(holder.follow())
@@ -151,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(handoffs.router)
+    app.include_router(assist.router)
     app.include_router(admin.router)
     app.include_router(review.router)
     app.include_router(kb.router)

@@ -112,6 +112,7 @@ class MessageOut(BaseModel):
     intent: str | None = None
     author: str | None = None
     created_at: str | None = None
+    to: str | None = None  # a transfer (agents only): the colleague who got the chat
 
 
 class MessagesOut(BaseModel):
@@ -160,6 +161,66 @@ class HandoffsOut(BaseModel):
     data: list[HandoffOut]
     count: int
     next: int | None = None  # resolved: the `before` of the next page (None: this was the last)
+
+
+# The bot's answers to the shopper's latest message, as drafts for the agent.
+class Draft(BaseModel):
+    intent: str
+    title: str
+    confidence: float
+    text: str = Field(..., description="the answer as the bot would send it, for the agent to edit")
+
+
+class ShopperMessage(BaseModel):
+    id: int
+    text: str
+    created_at: str | None
+
+
+class DraftsOut(BaseModel):
+    handoff_id: int
+    message: ShopperMessage | None = Field(..., description="the shopper's latest message, which the drafts answer")
+    drafts: list[Draft]
+
+
+# 快捷短语: the shop's canned replies, filled with its facts.
+class PhraseOut(BaseModel):
+    id: int
+    title: str
+    text: str
+    keywords: list[str]
+
+
+class PhrasesOut(BaseModel):
+    data: list[PhraseOut]
+    count: int
+
+
+# An agent gives a chat to a colleague, with a note only agents see.
+class TransferIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to: StrictStr = Field(..., min_length=1, max_length=64, description="the colleague's agent name")
+    note: StrictStr | None = Field(None, max_length=NOTE_CHARS)
+
+    _check = field_validator("note")(_note)
+
+
+class TransferOut(BaseModel):
+    handoff: HandoffOut
+    to: str = Field(..., description="who has the chat now")
+    note: str
+    message: MessageOut = Field(..., description="the transfer in the agents' transcript")
+    from_: str = Field(..., alias="from", description="who gave it")
+
+
+class AgentOut(BaseModel):
+    name: str
+    display_name: str = Field(..., description="what shoppers see (KEFU_AGENT_NAMES), else the name")
+
+
+class AgentsOut(BaseModel):
+    me: str
+    data: list[AgentOut]
 
 
 # What the chat widget reads when it starts.

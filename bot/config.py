@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     port: int = 8000
     database_url: str = f"sqlite:///{ROOT / 'kefu.db'}"
     agent_tokens: str = ""  # "name:token,name2:token2"
+    agent_names: str = ""  # "name:显示名,...": what shoppers see of an agent instead of the login name
+    phrases_file: Path = ROOT / "data" / "phrases.yml"  # 快捷短语: the agents' canned replies (bot/assist/phrases.py)
     admin_token: str = ""  # bearer token for /v1/admin and the manager's console (the manager "admin")
     manager_tokens: str = ""  # "name:token,...": managers by name (the knowledge base's audit log names them)
     order_token: str = ""  # bearer token of the shop's checkout for POST /v1/orders (询单转化率)
@@ -89,6 +91,10 @@ class Settings(BaseSettings):
         """token -> agent name, from KEFU_AGENT_TOKENS (checked when the settings are read)."""
         return dict(_parse_agents(self.agent_tokens))
 
+    def display_names(self) -> dict[str, str]:
+        """agent name -> the name shoppers see, from KEFU_AGENT_NAMES (checked when the settings are read)."""
+        return dict(_parse_display_names(self.agent_names))
+
     def managers(self) -> dict[str, str]:
         """token -> manager name: KEFU_MANAGER_TOKENS, and KEFU_ADMIN_TOKEN as "admin"."""
         named = dict(_parse_agents(self.manager_tokens, "KEFU_MANAGER_TOKENS", "manager"))
@@ -104,6 +110,9 @@ class Settings(BaseSettings):
             names = sorted({n for t, n in pairs if tokens.count(t) > 1})
             raise ValueError(f"KEFU_AGENT_TOKENS gives one token to several agents ({', '.join(names)}); "
                              "give each agent a token of their own")
+        unknown = sorted({n for n, _ in _parse_display_names(self.agent_names)} - {n for _, n in pairs})
+        if unknown:
+            raise ValueError(f"KEFU_AGENT_NAMES names agents KEFU_AGENT_TOKENS does not have: {', '.join(unknown)}")
         if self.admin_token and len(self.admin_token) < MIN_TOKEN_CHARS:
             raise ValueError(f"KEFU_ADMIN_TOKEN is shorter than {MIN_TOKEN_CHARS} characters; use a long random one")
         managers = [t for t, _ in _parse_agents(self.manager_tokens, "KEFU_MANAGER_TOKENS", "manager")]
@@ -138,6 +147,7 @@ class Settings(BaseSettings):
 
 MIN_TOKEN_CHARS = 8
 MAX_NAME_CHARS = 64  # the store's column for who handled a handoff
+MAX_DISPLAY_CHARS = 32  # an agent's name as shoppers see it
 
 
 def _parse_agents(value: str, setting: str = "KEFU_AGENT_TOKENS", who: str = "agent") -> list[tuple[str, str]]:
@@ -154,6 +164,18 @@ def _parse_agents(value: str, setting: str = "KEFU_AGENT_TOKENS", who: str = "ag
             raise ValueError(f"{setting}: the token of {who} '{name}' is shorter than {MIN_TOKEN_CHARS} "
                              "characters; use a long random one")
         out.append((token, name))
+    return out
+
+
+def _parse_display_names(value: str) -> list[tuple[str, str]]:
+    """`name:显示名,name2:显示名2` as (name, display name) pairs; ValueError names the entry that is wrong."""
+    out = []
+    for n, pair in enumerate(filter(None, (p.strip() for p in value.replace("，", ",").split(","))), 1):
+        name, sep, shown = (x.strip() for x in pair.partition(":"))
+        if not sep or not name or not shown or len(shown) > MAX_DISPLAY_CHARS:
+            raise ValueError(f"KEFU_AGENT_NAMES entry {n} is not 'name:display name' (at most {MAX_DISPLAY_CHARS} "
+                             "characters)")
+        out.append((name, shown))
     return out
 
 

@@ -28,11 +28,17 @@ log = logging.getLogger(__name__)
 TRANSCRIPT_LIMIT = 500
 # The one entry the bot leaves to the person even while the shopper waits: a greeting in the queue.
 WAITING_CALL = "smalltalk.greeting"
+# Messages of a chat only agents see (a transfer and its note, bot.assist.transfer): never in the shopper's history.
+TRANSFER = "transfer"
+AGENTS_ONLY = (TRANSFER,)
 
 
 def message_dict(m: Message) -> dict[str, Any]:
-    return {"id": m.id, "role": m.role, "text": m.text, "intent": m.intent, "author": m.author,
-            "created_at": iso(m.created_at)}
+    out = {"id": m.id, "role": m.role, "text": m.text, "intent": m.intent, "author": m.author,
+           "created_at": iso(m.created_at)}
+    if m.role in AGENTS_ONLY:  # a transfer: to whom
+        out["to"] = (m.extra or {}).get("to")
+    return out
 
 
 def handoff_dict(h: Handoff, position: int | None = None, waiting_since: dt.datetime | None = None) -> dict[str, Any]:
@@ -57,8 +63,10 @@ class Conversations:
 
     def __init__(self, bot: Callable[[], Bot], store: Store, events: EventBus | None = None,
                  now: Callable[[], dt.datetime] | None = None,
-                 notify: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 notify: Callable[[dict[str, Any]], None] | None = None,
+                 display_names: dict[str, str] | None = None) -> None:
         self._bot = bot
+        self.display_names = display_names or {}  # agent -> the name shoppers see (else the agent's own)
         self.store = store
         self.events = events or EventBus()
         self._now = now or (lambda: dt.datetime.now(dt.UTC))
@@ -155,8 +163,16 @@ class Conversations:
         return say(shop, "closed", days=hours.get("days", ""), open=hours["open"], close=hours["close"])
 
     def history(self, session_id: str, after: int = 0) -> list[dict[str, Any]]:
+        """The chat as the shopper sees it: agents by their display names, agents' notes left out."""
         self.store.get_session(session_id)
-        return [message_dict(m) for m in self.store.messages(session_id, after)]
+        return [self.for_shopper(m) for m in self.store.messages(session_id, after) if m.role not in AGENTS_ONLY]
+
+    def for_shopper(self, m: Message) -> dict[str, Any]:
+        """A message as the shopper sees it: the agent by the display name, never the login name."""
+        out = message_dict(m)
+        if m.author is not None:
+            out["author"] = self.display_names.get(m.author, m.author)
+        return out
 
     # -- agent side ------------------------------------------------------------------------
     def queue(self, status: str | None = None, *, limit: int = 50, before: int | None = None,
@@ -187,7 +203,7 @@ class Conversations:
         h, msg, claimed = self.store.agent_reply(handoff_id, agent, text)
         if claimed:
             self.events.publish("agents", {"type": "claimed", "handoff": handoff_dict(h)})
-        self.events.publish(f"session:{h.session_id}", {"type": "message", "message": message_dict(msg)})
+        self.events.publish(f"session:{h.session_id}", {"type": "message", "message": self.for_shopper(msg)})
         return message_dict(msg)
 
     def resolve(self, handoff_id: int, agent: str, label: str | None, note: str | None) -> dict[str, Any]:

@@ -117,6 +117,10 @@ def test_tickets_name_their_agent_expire_and_die_with_the_token() -> None:
     ({"rate_limit_window": 0}, "greater than or equal to 1"),
     ({"rate_limit_ip": 0}, "greater than or equal to 1"),
     ({"max_body_bytes": -1}, "greater than or equal to 1024"),
+    ({"agent_tokens": f"alice:{TOKEN_A}", "agent_names": "alice:小美,bob:阿强"}, "agents KEFU_AGENT_TOKENS does not "
+                                                                                  "have: bob"),
+    ({"agent_tokens": f"alice:{TOKEN_A}", "agent_names": "alice"}, "KEFU_AGENT_NAMES entry 1 is not"),
+    ({"agent_tokens": f"alice:{TOKEN_A}", "agent_names": f"alice:{'美' * 33}"}, "at most 32 characters"),
 ])
 def test_a_misconfiguration_is_refused_with_what_to_fix(values: dict[str, str], says: str) -> None:
     with pytest.raises(ValidationError) as info:
