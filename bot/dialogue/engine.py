@@ -1,11 +1,11 @@
 """The engine: gather the evidence about a message, let the policy decide, say it in the shop's voice.
 
-normalise (once) -> rules -> rank the message and its questions (one batch) in the conversation: after
-the entry it is about and joined to the shopper's previous message, weighed by the model
-(training/context.py), and on its own; a short follow-up also as that joined text -> policy.decide ->
-the answer, quick replies, a request to rephrase or a handoff. `Bot.reply` takes the session's state so
-that follow-ups ("那退货呢") and repeated fallbacks are seen; `Bot.predict` is a message on its own (the
-CLI's predict and eval).
+normalise (once) -> rules -> the question (after a denial, 没想退货 就问问X reads X) -> rank the message
+and its questions (one batch) in the conversation: after the entry it is about and joined to the
+shopper's previous message, weighed by the model (training/context.py), and on its own; a short
+follow-up also as that joined text -> policy.decide -> the answer, quick replies, a request to rephrase
+or a handoff. `Bot.reply` takes the session's state so that follow-ups ("那退货呢") and repeated
+fallbacks are seen; `Bot.predict` is a message on its own (the CLI's predict and eval).
 """
 
 from __future__ import annotations
@@ -33,6 +33,27 @@ _CLAUSES = re.compile(r"[?？!！。;；\n]+|[,，]\s*(?=还有|另外|顺便|�
 FOLLOW_UP_CHARS = 8
 _ELLIPTICAL = re.compile(r"^.{1," + str(FOLLOW_UP_CHARS) + r"}$"
                          r"|^(那|那么|还有|然后|再问下?)?.{1,8}(呢|咧|嘞)[?!.]?$|^(那|那么).{1,10}$")
+
+
+# "I don't want a return, I only ask when it ships" (没想退货哈 就问问一般几天能发, 不是要投诉 就想知道…,
+# 不需要人工 你就告诉我…): a head that denies something, then a marker of the one question asked. The rules read
+# the whole message (a trigger taken back, or one that still fires); the ranking reads the question, so
+# the topic denied (退货) does not pull it away.
+# A denial of what the shopper wants (不是要, 没想, 不用, 别), not a fact said with its topic (没有发票 我想问下
+# 怎么开 asks about the invoice) nor a want gone (不要了 我想问下怎么退款 is a cancellation).
+_DISCLAIMER = re.compile(r"(?:不是|不想|不要|不用|不需要|没想|没打算|不打算|没要|并非|别)(?![了的])")
+_ONLY_ASKING = re.compile(r"(?:(?:我|就|只|只是|就是|我就|我只|单纯)(?:想|是想)?"
+                          r"(?:问问|问下|问一下|问个|问|咨询下?|了解下|知道)"
+                          r"|(?:你|您)?(?:就|只要|直接)(?:告诉我|说下?|回答下?))\s*")
+
+
+def asked(norm: str) -> str:
+    """The question of a message that first denies something (没想退货 就问问X: X), else the message."""
+    found = _ONLY_ASKING.search(norm)
+    if found is None or found.start() == 0 or not _DISCLAIMER.search(norm[: found.start()]):
+        return norm
+    question = norm[found.end():].strip()
+    return question if len(question) >= 2 else norm
 
 
 def check_message(text: object) -> str:
@@ -74,14 +95,15 @@ class Bot:
         if not norm:  # only emoji or symbols: nothing to classify
             return (*decide(Evidence(norm, [], state=state, lone=lone), self.thresholds), norm)
         hit, taken_back = rules.read(norm)
-        clauses = self._clauses(norm)
+        question = asked(norm)
+        clauses = self._clauses(question)
         # Every text is read after the entry the conversation is about (none for a first message), and the
         # message also joined to the shopper's previous one: the model weighs the two (training/context.py).
-        joined = normalize(f"{state.last_text}，{text}") if state.last_text is not None and hit is None else None
+        joined = normalize(f"{state.last_text}，{question}") if state.last_text is not None and hit is None else None
         # A message that may lean on the previous turn is also ranked as that joined text, for the policy
         # to fall back on when the message alone leaves it open.
-        follow_up = joined is not None and _ELLIPTICAL.match(norm) is not None
-        texts = [norm, *clauses] + ([joined] if joined is not None and follow_up else [])
+        follow_up = joined is not None and _ELLIPTICAL.match(question) is not None
+        texts = [question, *clauses] + ([joined] if joined is not None and follow_up else [])
         (ranking, *rest), (alone, *_) = self.model.rank_read(texts, TOP_K, [state.last_intent] * len(texts),
                                                              [joined] + [None] * (len(texts) - 1))
         context = rest.pop() if follow_up else None

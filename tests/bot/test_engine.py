@@ -1,0 +1,41 @@
+"""The engine's reading of a message's form: the one question of a message that first denies
+something (没想退货哈 就问问一般几天能发) is what the model ranks; the rules still read the whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.dialogue.engine import asked
+from bot.dialogue.policy import SessionState
+from bot.language.normalize import normalize
+
+
+# fmt: off
+@pytest.mark.parametrize("text, question", [
+    ("没想退货哈 就问问一般几天能发", "一般几天能发"),
+    ("不要转人工 我就问下这鞋有半码吗", "这鞋有半码吗"),
+    ("我不是要找客服 你就告诉我能不能付", "能不能付"),
+    ("不是要退 只是问一下运费险怎么赔", "运费险怎么赔"),
+    ("不用轉人工 你直接說下幾號發", "几号发"),
+    ("别担心不会差评 我只想知道几天到", "几天到"),
+    # No denial before the marker, or a fact said with its topic, or a want gone: the whole message.
+    ("我就问下什么时候发", "我就问下什么时候发"),
+    ("退货的话 我就想问下运费谁出", "退货的话 我就想问下运费谁出"),
+    ("没有发票 我想问下怎么开", "没有发票 我想问下怎么开"),
+    ("拍错了不要了 我想问下怎么退款", "拍错了不要了 我想问下怎么退款"),
+    ("不用转人工 我就问问", "不用转人工 我就问问"),  # nothing asked after the marker
+])
+# fmt: on
+def test_the_question_after_a_denial(text: str, question: str) -> None:
+    assert asked(normalize(text)) == question
+
+
+def test_a_denied_topic_does_not_pull_the_question(bot) -> None:  # type: ignore[no-untyped-def]
+    """The model reads the question, in a chat and alone; a trigger in the denial is still taken back,
+    and one that is not denied still hands off."""
+    for head in ("没想退货哈 就问问", "不用转人工 我就问下", "不是要投诉 只想知道"):
+        with_head, plain = bot.reply(head + "一般几天能发"), bot.reply("一般几天能发")
+        assert (with_head.action, with_head.intent) == (plain.action, plain.intent), head
+        assert with_head.route == "faq"
+    still = bot.reply("我要投诉 不是开玩笑 我就问下你们几天能发", SessionState())
+    assert (still.route, still.reason) == ("human", "complaint")
