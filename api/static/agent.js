@@ -20,7 +20,7 @@
   var RESOLVED_PAGE = 50;       // resolved handoffs per page (更多 reads the next)
   var LONG_WAIT_MINUTES = 5;    // a waiting handoff this old is highlighted
   var LATE_REPLY_MINUTES = 3;   // a shopper unanswered this long is highlighted
-  var ROLES = { shopper: "顾客", bot: "机器人", agent: "客服", system: "系统" };
+  var ROLES = { shopper: "顾客", bot: "机器人", agent: "客服", system: "系统", transfer: "转交" };
 
   var token = null;
   var agentName = null;
@@ -38,6 +38,9 @@
   var stream = null;
   var audio = null;
   var refreshing = null;
+  var colleagues = [];        // the shop's agents [{name, display_name}] (GET /v1/agents), for transfers
+  var draftsFor = null;       // the shopper message the shown drafts answer
+  var phraseTyping = null;
 
   function $(id) { return document.getElementById(id); }
 
@@ -137,6 +140,7 @@
         $("token").value = "";
         $("signin-error").textContent = "";
         loadCatalogue();
+        loadAgents();
         connect();
         return refresh().then(openLinked);
       })
@@ -157,6 +161,7 @@
     openId = null;
     current = null;
     unread = {};
+    notice("");
     $("console").hidden = true;
     $("whoami").hidden = true;
     $("signin").hidden = false;
@@ -175,6 +180,28 @@
       });
       if (current) renderDetail(current);
     }).catch(function () {});
+  }
+
+  function loadAgents() {
+    api("/v1/agents").then(function (body) {
+      colleagues = body.data || [];
+      agentName = body.me;
+      showWhoami();
+      if (current) renderDetail(current);
+    }).catch(function () {});
+  }
+
+  function others() {
+    return colleagues.filter(function (a) { return a.name !== agentName; });
+  }
+
+  function shownName(name) {
+    var found = colleagues.filter(function (a) { return a.name === name; })[0];
+    return found && found.display_name !== name ? name + "（" + found.display_name + "）" : name;
+  }
+
+  function showWhoami() {
+    $("agent-name").textContent = agentName ? "客服：" + shownName(agentName) : "";
   }
 
   // ---- live events -----------------------------------------------------------------------
@@ -198,7 +225,7 @@
   function listen(source) {
     source.addEventListener("ready", function (e) {
       try { agentName = JSON.parse(e.data).agent; } catch (err) { /* keep the old name */ }
-      $("agent-name").textContent = agentName ? "客服：" + agentName : "";
+      showWhoami();
       live(true);
       refresh();  // whatever happened while (re)connecting
       if (openId) openHandoff(openId, true);
@@ -216,7 +243,21 @@
         }
       }
       if (ev && ev.message && ev.message.role === "shopper") noticeShopper(ev.handoff_id);
+      if (ev && ev.handoff_id === openId && ev.message && ev.message.role === "shopper") loadDrafts(openId);
       refresh();
+    });
+    source.addEventListener("transferred", function (e) {
+      var ev = parse(e.data);
+      if (!ev || !ev.handoff) return;
+      var id = ev.handoff.id;
+      if (id === openId && ev.message) addMessage(ev.message);
+      if (ev.to === agentName) {
+        notice("“" + shownName(ev.from) + "”转交给您会话 #" + id + (ev.note ? "：" + ev.note : ""));
+        if (id !== openId || document.hidden) unread[id] = (unread[id] || 0) + 1;
+        beep();
+      }
+      refresh();
+      if (id === openId) openHandoff(openId, true);
     });
     ["claimed", "resolved"].forEach(function (type) {
       source.addEventListener(type, function (e) {
@@ -243,6 +284,11 @@
     unread[id] = (unread[id] || 0) + 1;
     beep();
     renderList();
+  }
+
+  function notice(text) {
+    $("notice").textContent = text;
+    $("notice").hidden = !text;
   }
 
   function unreadTotal() {
@@ -401,8 +447,13 @@
         $("resolve-note").value = "";
         $("resolve-label").value = "";
         $("action-error").textContent = "";
+        draftsFor = null;
+        $("drafts").textContent = "";
+        showTransfer(false);
+        showPhrases(false);
       }
       renderDetail(h);
+      if (!$("reply-form").hidden) loadDrafts(id);
       (h.transcript || []).forEach(addMessage);
       renderList();
       if (!quiet) $("handoff-title").focus();
@@ -441,6 +492,8 @@
     var mine = h.status === "assigned" && h.agent === agentName;
     var open = h.status === "waiting" || mine;
     $("claim").hidden = h.status !== "waiting";
+    $("transfer-open").hidden = !open || !others().length;
+    if (!open) showTransfer(false);
     $("reply-form").hidden = !open;
     $("resolve-form").hidden = !open;
     if (h.status === "assigned" && !mine) {
@@ -455,10 +508,11 @@
     var node = el("div", { class: "msg msg-" + m.role, "data-id": String(m.id) });
     var who = ROLES[m.role] || m.role;
     if (m.role === "agent" && m.author) who += " " + m.author;
+    if (m.role === "transfer") who += " · " + shownName(m.author) + " → " + shownName(m.to);
     var head = el("span", { class: "msg-head" }, who + (m.created_at ? " " + clock(m.created_at) : ""));
     node.appendChild(head);
     if (m.intent && m.role === "bot") node.appendChild(el("span", { class: "msg-intent" }, m.intent));
-    node.appendChild(el("span", { class: "msg-text" }, m.text));
+    node.appendChild(el("span", { class: "msg-text" }, m.role === "transfer" && !m.text ? "（无备注）" : m.text));
     box.appendChild(node);
     box.scrollTop = box.scrollHeight;
   }
@@ -520,6 +574,126 @@
     }).catch(function () {});
   }
 
+  // ---- the agents' help: drafts, 快捷短语, transfer -------------------------------------------
+  // Drafts: the bot's answers to the shopper's latest message, one click puts one in the reply box
+  // (the agent edits it there and sends it; nothing is sent by a click).
+  function loadDrafts(id) {
+    api("/v1/handoffs/" + id + "/drafts").then(function (body) {
+      if (openId !== id || (body.message && body.message.id === draftsFor)) return;
+      draftsFor = body.message ? body.message.id : null;
+      var list = $("drafts");
+      list.textContent = "";
+      (body.drafts || []).forEach(function (d) {
+        var li = el("li");
+        var pct = Math.round((d.confidence || 0) * 100);
+        var btn = el("button", { type: "button", class: "draft", title: d.text,
+                                 "aria-label": "建议回复：" + d.title + "，" + pct + "%，放进回复框" });
+        btn.appendChild(document.createTextNode(d.title + " "));
+        btn.appendChild(el("span", { class: "draft-pct" }, pct + "%"));
+        btn.addEventListener("click", function () { putText(d.text, true); });
+        li.appendChild(btn);
+        list.appendChild(li);
+      });
+      if (!body.drafts || !body.drafts.length) list.appendChild(el("li", { class: "drafts-none" }, "（无）"));
+    }).catch(function () {});
+  }
+
+  // A draft replaces what the box holds; a phrase goes in where the cursor is.
+  function putText(text, replace) {
+    var box = $("reply-text");
+    if (replace || !box.value) {
+      box.value = text;
+    } else {
+      var at = box.selectionStart == null ? box.value.length : box.selectionStart;
+      var end = box.selectionEnd == null ? at : box.selectionEnd;
+      box.value = box.value.slice(0, at) + text + box.value.slice(end);
+      box.selectionStart = box.selectionEnd = at + text.length;
+    }
+    box.focus();
+    if (replace) box.selectionStart = box.selectionEnd = box.value.length;
+  }
+
+  function showPhrases(on) {
+    $("phrases").hidden = !on;
+    $("phrases-open").setAttribute("aria-expanded", on ? "true" : "false");
+    if (on) {
+      $("phrase-search").value = "";
+      loadPhrases("");
+      $("phrase-search").focus();
+    }
+  }
+
+  function loadPhrases(q) {
+    api("/v1/phrases" + (q ? "?q=" + encodeURIComponent(q) : "")).then(function (body) {
+      if ($("phrase-search").value.trim() !== q) return;  // typed on meanwhile
+      var list = $("phrase-list");
+      list.textContent = "";
+      (body.data || []).forEach(function (p) {
+        var li = el("li");
+        var btn = el("button", { type: "button", class: "phrase" });
+        btn.appendChild(el("span", { class: "phrase-title" }, p.title));
+        btn.appendChild(el("span", { class: "phrase-text" }, p.text));
+        btn.addEventListener("click", function () {
+          showPhrases(false);
+          putText(p.text, false);
+        });
+        li.appendChild(btn);
+        list.appendChild(li);
+      });
+      $("phrase-empty").hidden = (body.data || []).length > 0;
+    }).catch(function (err) { $("action-error").textContent = err.message; });
+  }
+
+  function showTransfer(on) {
+    $("transfer-form").hidden = !on;
+    $("transfer-open").setAttribute("aria-expanded", on ? "true" : "false");
+    if (!on) return;
+    var select = $("transfer-to");
+    select.textContent = "";
+    others().forEach(function (a) {
+      select.appendChild(el("option", { value: a.name }, shownName(a.name)));
+    });
+    $("transfer-note").value = "";
+    select.focus();
+  }
+
+  function transfer(e) {
+    e.preventDefault();
+    var to = $("transfer-to").value;
+    if (!openId || !to) return;
+    var id = openId;
+    var body = { to: to, note: $("transfer-note").value.trim() };
+    act(api("/v1/handoffs/" + id + "/transfer", { method: "POST", body: body })).then(function () {
+      showTransfer(false);
+      notice("已将会话 #" + id + " 转交给" + shownName(to));
+      refresh();
+      return openHandoff(id, true);
+    }).catch(function () {});
+  }
+
+  function wireAssist() {
+    $("phrases-open").addEventListener("click", function () { showPhrases($("phrases").hidden); });
+    $("phrase-search").addEventListener("input", function () {
+      clearTimeout(phraseTyping);
+      phraseTyping = setTimeout(function () { loadPhrases($("phrase-search").value.trim()); }, 200);
+    });
+    $("phrase-search").addEventListener("keydown", function (e) {
+      if (e.key !== "Enter" || e.isComposing) return;
+      e.preventDefault();  // not the reply form's submit: Enter takes the first phrase found
+      var first = $("phrase-list").querySelector(".phrase");
+      if (first) first.click();
+    });
+    $("phrases").addEventListener("keydown", function (e) {
+      if (e.key !== "Escape") return;
+      e.preventDefault();
+      showPhrases(false);
+      $("phrases-open").focus();
+    });
+    $("transfer-open").addEventListener("click", function () { showTransfer($("transfer-form").hidden); });
+    $("transfer-cancel").addEventListener("click", function () { showTransfer(false); $("transfer-open").focus(); });
+    $("transfer-form").addEventListener("submit", transfer);
+  }
+
   // ---- wiring ----------------------------------------------------------------------------
   function init() {
     $("signin-form").addEventListener("submit", function (e) {
@@ -552,6 +726,7 @@
       }
     });
     $("resolve-form").addEventListener("submit", resolve);
+    wireAssist();
     $("more").addEventListener("click", moreResolved);
     document.querySelector(".queue-filter").addEventListener("submit", function (e) { e.preventDefault(); });
     var typing = null;

@@ -104,7 +104,8 @@ def test_unread_badges_waits_and_the_confirmation(server: Server, browser: objec
     expect(console.locator("#handoff-meta")).to_contain_text("待回复")
 
     # Ending the chat while the shopper waits for an answer asks first; declined, nothing changes.
-    console.get_by_role("button", name="结束会话").click()
+    with console.expect_event("dialog"):  # the question reaches the test when it is asked, not at the click
+        console.get_by_role("button", name="结束会话").click()
     expect(console.locator("#handoff-meta")).to_contain_text("处理中")
     assert dialogs == ["顾客的最后一条消息还没有回复，确定要结束会话吗？"]
 
