@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors, logs, middleware
 from api.integrations import Outbound
-from api.routes import admin, assist, chat, handoffs, health, kb, orders, pages, review, stats, train, widget
+from api.routes import admin, assist, chat, handoffs, health, kb, orders, pages, rasa, review, stats, train, widget
 from bot import __version__
 from bot.assist.phrases import PhraseBook
 from bot.config import Settings, get_settings
@@ -163,6 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats.router)
     app.include_router(orders.router)
     app.include_router(widget.router)
+    app.include_router(rasa.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=pages.SWAGGER_UI), name="docs-assets")

@@ -40,6 +40,8 @@ async def _json(send: Send, status: int, code: str, message: str,
 
 
 ADMIN_PREFIX = "/v1/admin/"
+# The shopper's endpoints, limited per address: kefu's chat, and Rasa's REST channel (api/routes/rasa.py).
+SHOPPER_PREFIXES = ("/v1/chat", "/webhooks/rest/")
 
 
 class BodyLimitMiddleware:
@@ -107,11 +109,12 @@ class RateLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/v1/chat"):
+        if scope["type"] != "http" or not path.startswith(SHOPPER_PREFIXES):
             return await self.app(scope, receive, send)
         ip = _client_ip(scope)
         wait = self.limiter.hit(f"ip:{ip}", self.per_ip, self.window)
-        session = path.split("/")[3] if path.count("/") >= 3 else ""
+        # /v1/chat/{session_id}/...; a body's session (POST /v1/chat, Rasa's sender) the route limits
+        session = path.split("/")[3] if path.startswith("/v1/chat/") and path.count("/") >= 3 else ""
         if not wait and session:
             wait = self.limiter.hit(f"s:{session}", self.per_session, self.window)
         if wait:

@@ -5,7 +5,9 @@ Pure Python (no web framework): api/ translates HTTP to these calls and back.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -16,7 +18,7 @@ from bot.dialogue.engine import Bot, check_message
 from bot.dialogue.policy import SessionState
 from bot.dialogue.results import Reply
 from bot.dialogue.voice import say
-from bot.errors import AlreadyHandedOffError, InvalidInputError
+from bot.errors import AlreadyHandedOffError, ConflictError, InvalidInputError, SessionNotFoundError
 from bot.language.pii import mask
 from bot.service.events import EventBus
 from bot.service.queue import QueueFilter
@@ -77,10 +79,11 @@ class Conversations:
         return self._bot()
 
     # -- shopper side ----------------------------------------------------------------------
-    def chat(self, session_id: str | None, text: str) -> Reply:
-        """Store the shopper's message, then answer it or pass it to the person who has it."""
+    def chat(self, session_id: str | None, text: str, *, new_id: str | None = None) -> Reply:
+        """Store the shopper's message, then answer it or pass it to the person who has it (a new chat,
+        `session_id` None, is stored under `new_id`, or a fresh token)."""
         check_message(text)
-        chat, last_text = self.store.session_context(session_id)
+        chat, last_text = self.store.session_context(session_id, new_id)
         new = session_id is None  # stored by this turn's first write
         # The reply is computed before anything is written: a turn is one transaction.
         out, after = self.bot.turn(text, SessionState(fallbacks=chat.fallbacks, last_intent=chat.last_intent,
@@ -103,6 +106,34 @@ class Conversations:
         _, bot_msg = self.store.record_turn(chat.id, text, str(out.reply), state=state, new_session=new, **fields)
         self.events.publish(f"session:{chat.id}", {"type": "message", "message": message_dict(bot_msg)})
         return replace(out, session_id=chat.id, message_id=bot_msg.id)
+
+    # -- channels that name their own users (Rasa's REST channel: its `sender`) ------------------
+    # Such a chat's id is the channel's name and a hash of its user id, with a ':' that the session ids
+    # of kefu's own routes never have (api.schemas.SESSION_ID): no route that takes a session id
+    # (history, events, feedback) ever reaches it, so the user id a channel chose (a Chatwoot
+    # contact's number, say) continues its chat through that channel only, and reads nothing else.
+    CHANNEL_RECENT = 50  # the newest messages read for what people said since the user's last message
+
+    @staticmethod
+    def channel_session(channel: str, user: str) -> str:
+        digest = hashlib.sha256(f"{channel}\0{user}".encode("utf-8", "surrogatepass")).digest()
+        return f"{channel}:{base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
+
+    def channel_chat(self, session_id: str, text: str) -> tuple[Reply, list[Message]]:
+        """A turn of a channel's chat (`channel_session`): continued, or started under that id. With it,
+        what agents (and kefu itself) said in the chat since the user's previous message, in order: a
+        channel that only answers requests learns them with its next answer."""
+        try:
+            reply = self.chat(session_id, text)
+        except SessionNotFoundError:
+            try:
+                reply = self.chat(None, text, new_id=session_id)
+            except ConflictError:  # the user's first two messages at once: the other one stored the chat
+                reply = self.chat(session_id, text)
+        recent = self.store.messages(session_id, limit=self.CHANNEL_RECENT, newest=True)
+        turns = [i for i, m in enumerate(recent) if m.role == "shopper"] or [0]
+        since = recent[turns[-2] + 1 if len(turns) > 1 else 0:turns[-1]]
+        return reply, [m for m in since if m.role in ("agent", "system")]
 
     def _to_agent(self, session_id: str, text: str, out: Reply, after: SessionState) -> Reply | None:
         """The message of a chat handed to a person: stored and passed to agents; None if nobody has it.

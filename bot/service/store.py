@@ -115,12 +115,12 @@ class Store:
             return False
 
     # -- sessions and messages -------------------------------------------------------------
-    def session_context(self, session_id: str | None) -> tuple[ChatSession, str | None]:
-        """The session and its last shopper message (one read). For `session_id` None, a new session
-        that is not stored yet: the first write of its turn stores it (`new_session=True`), so a
-        turn costs one transaction and a message that fails validation leaves no empty session."""
+    def session_context(self, session_id: str | None, new_id: str | None = None) -> tuple[ChatSession, str | None]:
+        """The session and its last shopper message (one read). For `session_id` None, a new one, not yet
+        stored, under `new_id` or a fresh token: its turn's first write stores it (`new_session=True`), so
+        a turn costs one transaction and a message that fails validation leaves no empty session."""
         if session_id is None:
-            return ChatSession(id=new_token(), mode="bot", fallbacks=0, last_intent=None), None
+            return ChatSession(id=new_id or new_token(), mode="bot", fallbacks=0, last_intent=None), None
         with self.tx() as s:
             row = s.connection().execute(SESSION_CONTEXT, {"session_id": session_id}).mappings().first()
         if row is None:
