@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.config import Settings
+from bot.integrations.chatwoot import ChatwootBot
 from bot.integrations.robots import Robot, RobotNotifier
 from bot.service.webhook import Deliveries, WebhookNotifier
 
@@ -17,7 +18,7 @@ Listener = Callable[[dict[str, Any]], None]
 
 
 class Outbound:
-    """The listeners of new handoffs (webhook, robots) and their delivery thread."""
+    """The listeners of new handoffs (webhook, robots) and their delivery thread; the Chatwoot bot."""
 
     def __init__(self, settings: Settings) -> None:
         self.listeners: list[Listener] = []
@@ -29,6 +30,10 @@ class Outbound:
             self.listeners.append(hook.notify)
         if self.deliveries is not None and robots:
             self.listeners.append(RobotNotifier(robots, self.deliveries, agent_url=settings.agent_url()).notify)
+        self.chatwoot = None  # its replies have a thread of their own: a slow robot never delays a shopper
+        if settings.chatwoot_url:
+            self.chatwoot = ChatwootBot(settings.chatwoot_url, settings.chatwoot_bot_token,
+                                        settings.chatwoot_webhook_secret, Deliveries(name="kefu-chatwoot"))
 
     def __bool__(self) -> bool:
         """Whether anyone listens (without listeners, the conversations need not call it)."""
@@ -40,5 +45,6 @@ class Outbound:
             listener(event)
 
     def close(self) -> None:
-        if self.deliveries is not None:
-            self.deliveries.close()
+        for deliveries in (self.deliveries, self.chatwoot.deliveries if self.chatwoot else None):
+            if deliveries is not None:
+                deliveries.close()

@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from api import errors, logs, middleware
 from api.integrations import Outbound
 from api.routes import admin, assist, chat, handoffs, health, kb, orders, pages, rasa, review, stats, train, widget
+from api.routes.chatwoot import router as chatwoot_router
 from bot import __version__
 from bot.assist.phrases import PhraseBook
 from bot.config import Settings, get_settings
@@ -127,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store.create_schema()
         app.state.settings = settings
         app.state.bot = holder
-        notifier = Outbound(settings)  # the handoff webhook and the agents' chat robots (api/integrations.py)
+        notifier = app.state.outbound = Outbound(settings)  # the webhook, the robots, Chatwoot (api/integrations.py)
         events = RedisEventBus(settings.redis_url, settings.redis_prefix) if settings.redis_url else EventBus()
         app.state.conversations = Conversations(holder, store, events, notify=notifier.notify if notifier else None,
                                                 display_names=settings.display_names())
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(orders.router)
     app.include_router(widget.router)
     app.include_router(rasa.router)
+    app.include_router(chatwoot_router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=pages.SWAGGER_UI), name="docs-assets")

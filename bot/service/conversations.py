@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 TRANSCRIPT_LIMIT = 500
 # The one entry the bot leaves to the person even while the shopper waits: a greeting in the queue.
 WAITING_CALL = "smalltalk.greeting"
+# While the shopper waits, an FAQ question the bot is unsure of gets its likely entries as quick replies
+# (the person still comes) when the best of them, not small talk, reaches this: 改不了的话我就取消重拍
+# does (0.6 on the default model), lines meant for the person (订单号发你了, 还要等多久, 就是昨天买的那个:
+# 0.2-0.47) do not.
+WAITING_SUGGEST = 0.5
 # Messages of a chat only agents see (a transfer and its note, bot.assist.transfer): never in the shopper's history.
 TRANSFER = "transfer"
 AGENTS_ONLY = (TRANSFER,)
@@ -138,12 +143,18 @@ class Conversations:
     def _to_agent(self, session_id: str, text: str, out: Reply, after: SessionState) -> Reply | None:
         """The message of a chat handed to a person: stored and passed to agents; None if nobody has it.
         While the shopper waits for a person (nobody claimed the chat yet), a question the bot answers
-        with confidence is answered at once, and the agent sees both; anything else waits for the person,
-        greetings too (在吗 in the queue calls the person)."""
-        answer = None
+        with confidence is answered at once, one it is unsure of but likely knows gets quick replies
+        (WAITING_SUGGEST), and the agent sees both; anything else waits for the person, greetings too
+        (在吗 in the queue calls the person)."""
+        answer: tuple[str, dict[str, Any], dict[str, Any]] | None = None
         if out.action == "answer" and out.intent != WAITING_CALL:
             answer = (str(out.reply), {"last_intent": after.last_intent},
                       {"intent": out.intent, "confidence": out.confidence, "extra": {"action": "answer"}})
+        elif out.action == "suggest" and out.confidence >= WAITING_SUGGEST \
+                and not str(out.intent).startswith("smalltalk."):
+            answer = (str(out.reply), {"last_intent": after.last_intent},
+                      {"intent": out.intent, "confidence": out.confidence,
+                       "extra": {"action": "suggest", "suggestions": out.suggestions}})
         stored = self.store.message_to_agent(session_id, text, answer)
         if stored is None:
             return None
