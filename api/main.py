@@ -14,10 +14,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import errors, logs, middleware
+from api import errors, logs, metrics, middleware
 from api.integrations import Outbound
 from api.routes import admin, assist, chat, handoffs, health, kb, orders, pages, rasa, review, stats, train, widget
 from api.routes.chatwoot import router as chatwoot_router
+from api.routes.metrics import router as metrics_router
 from bot import __version__
 from bot.assist.phrases import PhraseBook
 from bot.config import Settings, get_settings
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.phrases = PhraseBook(settings.phrases_file)  # a broken file stops start-up, with what to fix
         app.state.phrases.check(holder.bot.kb.shop)
         holder.events = events
+        app.state.conversations.observe = metrics.observe_turn
         app.state.training = train.training_jobs(settings)
         follower = asyncio.create_task(holder.follow())
         # The model and its vocabularies are hundreds of thousands of long-lived objects: move them
@@ -152,7 +154,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="kefu", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Customer-service bot for Chinese online shops: FAQ answers or a human agent.")
     errors.install(app)
+    app.add_middleware(metrics.RouteRecorder)  # the innermost: it sees the route the app chose
     middleware.install(app, settings)
+    app.add_middleware(metrics.MetricsMiddleware)  # the outermost: the others' refusals are counted too
     app.include_router(health.router)
     app.include_router(chat.router)
     app.include_router(handoffs.router)
@@ -167,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rasa.router)
     app.include_router(chatwoot_router)
     app.include_router(pages.router)
+    app.include_router(metrics_router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=pages.SWAGGER_UI), name="docs-assets")
     return app

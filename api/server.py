@@ -6,11 +6,17 @@
 - Deadlines for a request's headers and body: uvicorn waits for them without one, so a client that
   sends half a request line, or nothing, or a body byte by byte, holds a connection for ever.
   api.middleware.BodyLimitMiddleware answers a late body with a 408 first.
+- Several workers count their metrics in files of one folder, which a scrape of any of them adds
+  up (prometheus_client's multiprocess mode, api/metrics.py): `share_metrics`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import os
+import shutil
+import tempfile
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -19,6 +25,19 @@ from bot.config import get_settings
 
 PROTOCOL = "api.server:RequestDeadlineProtocol"
 OPTIONS: dict[str, Any] = {"http": PROTOCOL, "proxy_headers": False}
+
+
+# prometheus_client reads it when it is first imported, in each worker.
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def share_metrics(workers: int) -> None:
+    """Before uvicorn starts `workers` processes: a fresh folder for their metrics (files of an earlier
+    run would add up with this one's), removed at exit. A folder set by the operator is kept."""
+    if workers > 1 and not os.environ.get(METRICS_DIR):
+        folder = tempfile.mkdtemp(prefix="kefu-metrics-")
+        os.environ[METRICS_DIR] = folder
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
 def cli_args() -> list[str]:

@@ -62,6 +62,7 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""  # proxies whose X-Forwarded-For is believed: IPs or networks, comma-separated
     public_url: str = ""  # where agents reach kefu (links in webhooks); default http://host:port
     webhook_personal_data: bool = False  # send shoppers' text unmasked to the webhook
+    metrics_token: str = ""  # bearer token Prometheus sends for /metrics; empty: /metrics is open
     # Agents' chat apps told of every new handoff (bot/integrations/robots.py; README: Agents' chat apps).
     wecom_robot_url: str = ""  # 企业微信 group robot: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=...
     dingtalk_robot_url: str = ""  # 钉钉 custom robot: https://oapi.dingtalk.com/robot/send?access_token=...
@@ -125,6 +126,8 @@ class Settings(BaseSettings):
         if self.webhook_url and len(self.webhook_secret) < MIN_TOKEN_CHARS:
             raise ValueError(f"KEFU_WEBHOOK_URL needs KEFU_WEBHOOK_SECRET of {MIN_TOKEN_CHARS}+ characters to sign "
                              "its requests")
+        if self.metrics_token and len(self.metrics_token) < MIN_TOKEN_CHARS:
+            raise ValueError(f"KEFU_METRICS_TOKEN is shorter than {MIN_TOKEN_CHARS} characters; use a long random one")
         for proxy in filter(None, (p.strip() for p in self.trusted_proxies.split(","))):
             try:
                 ipaddress.ip_network(proxy, strict=False)

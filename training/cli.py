@@ -250,7 +250,7 @@ def serve(
     """Serve the HTTP API (and the widget) with uvicorn."""
     import uvicorn
 
-    from api.server import OPTIONS
+    from api.server import OPTIONS, share_metrics
     from training.service import check_servable
 
     s = get_settings()
@@ -258,6 +258,7 @@ def serve(
         check_servable(s)  # train before binding the port, not on the first request
     except KefuError as exc:
         _fail(exc)
+    share_metrics(workers)
     uvicorn.run("api.main:create_app", factory=True, host=host or s.host, port=port or s.port,
                 workers=workers, log_level="info", **OPTIONS)
 

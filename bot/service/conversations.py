@@ -9,6 +9,7 @@ import base64
 import datetime as dt
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -21,8 +22,8 @@ from bot.dialogue.voice import say
 from bot.errors import AlreadyHandedOffError, ConflictError, InvalidInputError, SessionNotFoundError
 from bot.language.pii import mask
 from bot.service.events import EventBus
-from bot.service.queue import QueueFilter
-from bot.service.schema import Handoff, Message, as_utc
+from bot.service.queue import QueueFilter, open_counts
+from bot.service.schema import ChatSession, Handoff, Message, as_utc
 from bot.service.store import Store
 
 log = logging.getLogger(__name__)
@@ -84,15 +85,27 @@ class Conversations:
         return self._bot()
 
     # -- shopper side ----------------------------------------------------------------------
+    # Told of every turn: its reply, and the seconds the bot took to read the message (api/metrics.py).
+    observe: Callable[[Reply, float], None] | None = None
+
     def chat(self, session_id: str | None, text: str, *, new_id: str | None = None) -> Reply:
         """Store the shopper's message, then answer it or pass it to the person who has it (a new chat,
         `session_id` None, is stored under `new_id`, or a fresh token)."""
         check_message(text)
         chat, last_text = self.store.session_context(session_id, new_id)
-        new = session_id is None  # stored by this turn's first write
         # The reply is computed before anything is written: a turn is one transaction.
+        started = time.perf_counter()
         out, after = self.bot.turn(text, SessionState(fallbacks=chat.fallbacks, last_intent=chat.last_intent,
                                                        last_text=last_text))
+        reading = time.perf_counter() - started
+        reply = self._store_turn(chat, text, out, after, new=session_id is None)
+        if self.observe is not None:
+            self.observe(reply, reading)
+        return reply
+
+    def _store_turn(self, chat: ChatSession, text: str, out: Reply, after: SessionState, new: bool) -> Reply:
+        """The turn stored (with the session itself when `new`): passed to the person who has the chat,
+        handed off, or answered."""
         if chat.mode == "human":
             to_agent = self._to_agent(chat.id, text, out, after)
             if to_agent is not None:
@@ -217,6 +230,11 @@ class Conversations:
         return out
 
     # -- agent side ------------------------------------------------------------------------
+    def queue_counts(self) -> dict[str, int]:
+        """How many handoffs are open, by status (waiting, assigned)."""
+        with self.store.tx() as s:
+            return open_counts(s)
+
     def queue(self, status: str | None = None, *, limit: int = 50, before: int | None = None,
               where: QueueFilter | None = None) -> list[dict[str, Any]]:
         """Open handoffs (all waiting and assigned ones that `where` keeps, oldest first, whatever the

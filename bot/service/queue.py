@@ -87,3 +87,10 @@ def closed_page(s: Session, limit: int, before: int | None, where: QueueFilter, 
     if before is not None:
         q = q.where(Handoff.id < before)
     return list(s.scalars(q.order_by(Handoff.id.desc()).limit(limit)))
+
+
+def open_counts(s: Session) -> dict[str, int]:
+    """How many handoffs are open, by status (waiting, assigned): one counting query."""
+    q = select(Handoff.status, func.count()).where(Handoff.status.in_(OPEN_STATUSES)).group_by(Handoff.status)
+    found = {str(status): int(n) for status, n in s.execute(q).all()}
+    return {status: found.get(status, 0) for status in OPEN_STATUSES}
