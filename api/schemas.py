@@ -196,6 +196,44 @@ class PhrasesOut(BaseModel):
     count: int
 
 
+# 快捷短语 as the shop's manager edits them: the text is a template, filled when agents read it.
+class PhraseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: StrictStr = Field(..., max_length=30)
+    keywords: list[StrictStr] = Field([], max_length=10, description="what else it is found by, each 1-20 characters")
+    text: StrictStr = Field(..., max_length=500, description="placeholders from shop.yml ({name}) and {agent}")
+
+    @field_validator("title", "text")
+    @classmethod
+    def _shown(cls, v: str, info: Any) -> str:
+        return check_text(v, what=info.field_name, max_chars=500).strip()
+
+    @field_validator("keywords")
+    @classmethod
+    def _words(cls, v: list[str]) -> list[str]:
+        words = [check_text(k, what="keyword", max_chars=20).strip() for k in v]
+        if "\n" in "".join(words):
+            raise ValueError("a keyword is one line")
+        return words
+
+
+class PhrasesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phrases: list[PhraseIn] = Field(..., max_length=500)
+    version: StrictStr = Field(..., max_length=64, description="from the GET this edit started from")
+
+
+class PhraseTemplate(BaseModel):
+    title: str
+    keywords: list[str]
+    text: str
+
+
+class PhrasesFileOut(BaseModel):
+    data: list[PhraseTemplate]
+    version: str
+
+
 # An agent gives a chat to a colleague, with a note only agents see.
 class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid")

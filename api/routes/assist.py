@@ -7,10 +7,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from api.deps import AgentDep, ConversationsDep, get_app_settings
+from api.routes.admin import ManagerDep
 from api.routes.handoffs import HandoffId
-from api.schemas import AgentsOut, DraftsOut, ErrorOut, PhrasesOut, TransferIn, TransferOut
+from api.schemas import (
+    AgentsOut,
+    DraftsOut,
+    ErrorOut,
+    PhrasesFileOut,
+    PhrasesIn,
+    PhrasesOut,
+    TransferIn,
+    TransferOut,
+)
 from bot.assist import drafts as drafts_module
-from bot.assist.phrases import PhraseBook
+from bot.assist import phrases as phrases_module
+from bot.assist.phrases import Phrase, PhraseBook
 from bot.assist.transfer import transfer as transfer_chat
 
 router = APIRouter(prefix="/v1", tags=["agents"], responses={
@@ -58,3 +69,25 @@ def agents(request: Request, agent: AgentDep) -> Any:
     shown = get_app_settings(request).display_names()
     names = sorted(set(get_app_settings(request).agents().values()))
     return {"me": agent, "data": [{"name": n, "display_name": shown.get(n, n)} for n in names]}
+
+
+def _templates(book: PhraseBook) -> dict[str, Any]:
+    version = phrases_module.version_of(book.path)
+    data = [{"title": p.title, "keywords": list(p.keywords), "text": p.text} for p in book.items()]
+    return {"data": data, "version": version}
+
+
+@router.get("/admin/phrases", response_model=PhrasesFileOut, tags=["admin"])
+def phrase_templates(request: Request, _: ManagerDep) -> Any:
+    """For the shop's manager: 快捷短语 as written (placeholders unfilled) and the file's version."""
+    return _templates(phrase_book(request))
+
+
+@router.put("/admin/phrases", response_model=PhrasesFileOut, tags=["admin"])
+def save_phrases(request: Request, _: ManagerDep, body: PhrasesIn, conv: ConversationsDep) -> Any:
+    """Replace 快捷短语 with these, over the version read (409 if someone saved in between; 422 for a
+    placeholder shop.yml does not have); agents see them at their next search."""
+    book = phrase_book(request)
+    items = [Phrase(p.title, p.text, tuple(k for k in p.keywords if k)) for p in body.phrases]
+    phrases_module.save(book.path, items, body.version, conv.bot.kb.shop)
+    return _templates(book)

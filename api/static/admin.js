@@ -272,6 +272,7 @@
   function onKbTab(tab) {
     if (tab.id === "kbtab-shop") K.facts.show();
     if (tab.id === "kbtab-changes") K.facts.showChanges();
+    if (tab.id === "kbtab-phrases") K.phrases.show();
   }
 
   // ---- signing in and out ----------------------------------------------------------------
@@ -324,7 +325,7 @@
   function init() {
     K.tabs = tablist(document.querySelector(".main-tabs"), onMainTab);
     tablist(document.querySelector(".sub-tabs"), onKbTab);
-    [K.review, K.kb, K.facts, K.train, K.stats].forEach(function (part) { part.init(); });
+    [K.review, K.kb, K.facts, K.phrases, K.train, K.stats].forEach(function (part) { part.init(); });
 
     $("signin-form").addEventListener("submit", function (e) {
       e.preventDefault();

@@ -8,6 +8,7 @@ why in the log), so the agents' console never loses them mid-shift.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from collections.abc import Mapping
@@ -18,11 +19,15 @@ from typing import Any
 import yaml
 
 from bot.dialogue.knowledge import ShopConfig, render
-from bot.errors import KnowledgeBaseError
+from bot.errors import ConflictError, InvalidInputError, KnowledgeBaseError
 from bot.language.normalize import normalize
+from bot.manage.files import atomic_write, edit_lock
 
 log = logging.getLogger(__name__)
 MAX_PHRASES = 500  # a console lists them all: a file beyond this is a mistake
+# What the file says of itself when the manager's console writes it (its comments are not kept).
+HEADER = ("# The agents' canned replies (the agent console's phrases), saved by the manager's console.\n"
+          "# Each: a title, keywords it is found by, and a text filled from shop.yml ({name}, ...) and {agent}.\n")
 
 
 @dataclass(frozen=True)
@@ -114,3 +119,25 @@ class PhraseBook:
                 continue
             out.append({"id": n, "title": p.title, "text": text, "keywords": list(p.keywords)})
         return out
+
+
+def version_of(path: Path) -> str:
+    """A hash of the file as stored ("none" when there is none): what a save must have read."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "none"
+
+
+def save(path: Path, phrases: list[Phrase], version: str, shop: ShopConfig) -> str:
+    """Write the phrases over the file read at `version` (ConflictError if it changed since); each must
+    fill from the shop's facts (InvalidInputError names the one that does not). The new version."""
+    for p in phrases:
+        try:
+            fill(p, shop)
+        except KnowledgeBaseError as exc:
+            raise InvalidInputError(str(exc)) from None
+    items = [{"title": p.title, "keywords": list(p.keywords), "text": p.text} for p in phrases]
+    text = HEADER + yaml.safe_dump(items, allow_unicode=True, sort_keys=False, width=1000)
+    with edit_lock(path.parent):
+        if version_of(path) != version:
+            raise ConflictError("the phrases were saved by someone else meanwhile; read them again")
+        atomic_write(path, text.encode())
+        return version_of(path)

@@ -18,6 +18,8 @@ ALICE = {"Authorization": f"Bearer {AGENT_TOKEN}"}
 BOB = {"Authorization": f"Bearer {OTHER_TOKEN}"}
 CAROL_TOKEN = "test-token-carol-5555555555"
 CAROL = {"Authorization": f"Bearer {CAROL_TOKEN}"}
+MANAGER_TOKEN = "test-token-manager-777777777"
+MANAGER = {"Authorization": f"Bearer {MANAGER_TOKEN}"}
 
 PHRASES = """\
 - title: 欢迎
@@ -40,7 +42,7 @@ def phrases_file(tmp_path: Path) -> Path:
 def server(models_dir: Path, db_url: str, tmp_path: Path, phrases_file: Path) -> Iterator[Server]:
     env = {"KEFU_MODELS_DIR": str(models_dir), "KEFU_DATABASE_URL": db_url, "KEFU_PHRASES_FILE": str(phrases_file),
            "KEFU_AGENT_TOKENS": f"alice:{AGENT_TOKEN},bob:{OTHER_TOKEN},carol:{CAROL_TOKEN}",
-           "KEFU_AGENT_NAMES": "alice:小美,bob:阿强"}
+           "KEFU_AGENT_NAMES": "alice:小美,bob:阿强", "KEFU_ADMIN_TOKEN": MANAGER_TOKEN}
     srv = Server(env, log=tmp_path / "server.log").start()
     yield srv
     srv.stop()
@@ -158,3 +160,34 @@ def test_the_agents_and_their_display_names(server: Server) -> None:
     assert out["me"] == "bob"
     assert out["data"] == [{"name": "alice", "display_name": "小美"}, {"name": "bob", "display_name": "阿强"},
                            {"name": "carol", "display_name": "carol"}]
+
+
+def test_the_manager_edits_the_phrases(server: Server, phrases_file: Path) -> None:
+    # Given the phrases as written, placeholders and all, with the file's version.
+    got = get(server, "/v1/admin/phrases", headers=MANAGER)
+    assert [p["title"] for p in got["data"]] == ["欢迎", "退货地址"] and got["data"][0]["text"].endswith("{agent}")
+
+    def save(phrases: list[dict[str, Any]], version: str, headers: dict[str, str] = MANAGER) -> httpx.Response:
+        return httpx.put(server.url + "/v1/admin/phrases", headers=headers,
+                         json={"phrases": phrases, "version": version}, timeout=30)
+
+    # When the manager adds one, it is in the file and agents find it at once, filled.
+    new = {"title": "好评", "keywords": ["评价"], "text": "亲，{name}期待您的好评～"}
+    saved = save([*got["data"], new], got["version"])
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["version"] != got["version"] and len(saved.json()["data"]) == 3
+    assert "期待您的好评" in phrases_file.read_text(encoding="utf-8")
+    assert [p["text"] for p in get(server, "/v1/phrases", q="评价")["data"]] == ["亲，小鲸鱼服饰旗舰店期待您的好评～"]
+    # A save over an old version is refused (someone saved in between), and so is a placeholder the
+    # shop does not have; neither changes the file.
+    before = phrases_file.read_bytes()
+    assert save([new], got["version"]).status_code == 409
+    unknown = save([{"title": "催单", "text": "亲，{shipping.nowhere}"}], saved.json()["version"])
+    assert unknown.status_code == 422 and "shipping.nowhere" in unknown.json()["message"]
+    for bad in ([{"title": "", "text": "亲"}], [{"title": "长" * 31, "text": "亲"}], [{"title": "t", "text": "亲",
+                "keywords": [""]}], [{"title": "t", "text": "亲", "more": 1}], [{"title": "t"}]):
+        assert save(bad, saved.json()["version"]).status_code == 422, bad
+    assert phrases_file.read_bytes() == before
+    # Only a manager edits them.
+    assert save([new], saved.json()["version"], headers=ALICE).status_code == 403
+    assert httpx.get(server.url + "/v1/admin/phrases", headers=ALICE).status_code == 403

@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from tests.api.conftest import AGENT_TOKEN, OTHER_TOKEN
-from tests.browser.conftest import Watch, shot
-from tests.server import Server
+from tests.browser.conftest import ADMIN_TOKEN, Watch, shot
+from tests.browser.test_contrast import low_contrast
+from tests.server import ROOT, Server
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +25,11 @@ expect = playwright_api.expect
 
 @pytest.fixture()
 def server(models_dir: Path, tmp_path: Path) -> Iterator[Server]:
+    phrases = tmp_path / "phrases.yml"  # the shop's phrases, which the manager edits here
+    phrases.write_bytes((ROOT / "data" / "phrases.yml").read_bytes())
     env = {"KEFU_MODELS_DIR": str(models_dir), "KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'kefu.db'}",
-           "KEFU_AGENT_TOKENS": f"alice:{AGENT_TOKEN},bob:{OTHER_TOKEN}", "KEFU_AGENT_NAMES": "alice:小美,bob:阿强"}
+           "KEFU_AGENT_TOKENS": f"alice:{AGENT_TOKEN},bob:{OTHER_TOKEN}", "KEFU_AGENT_NAMES": "alice:小美,bob:阿强",
+           "KEFU_ADMIN_TOKEN": ADMIN_TOKEN, "KEFU_PHRASES_FILE": str(phrases)}
     srv = Server(env, log=tmp_path / "server.log").start()
     yield srv
     srv.stop()
@@ -134,3 +138,37 @@ def history(srv: Server, session_id: str) -> list[dict[str, Any]]:
     r = httpx.get(srv.url + f"/v1/chat/{session_id}/messages", timeout=30)
     assert r.status_code == 200, r.text
     return r.json()["messages"]  # type: ignore[no-any-return]
+
+
+def test_the_manager_adds_a_phrase_agents_then_find(server: Server, browser: Any) -> None:
+    ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+    page = ctx.new_page()
+    watch = Watch(page)
+    page.goto(server.url + "/admin")
+    page.get_by_label("管理员令牌").fill(ADMIN_TOKEN)
+    page.get_by_label("管理员令牌").press("Enter")
+    page.get_by_role("tab", name="知识库").click()
+    page.get_by_role("tab", name="快捷短语").click()
+    rows = page.locator("#phrase-rows .phrase-row")
+    expect(rows).to_have_count(8)
+    expect(rows.first.get_by_label("标题")).to_have_value("欢迎")
+    assert low_contrast(page) == []  # WCAG AA, as the other tabs
+    # The manager adds one, with the shop's placeholder, and saves.
+    page.get_by_role("button", name="添加一条").click()
+    new = rows.last
+    expect(new.get_by_label("标题")).to_be_focused()
+    new.get_by_label("标题").fill("晒图返现")
+    new.get_by_label("关键词（用逗号分开）").fill("返现，晒图")
+    new.get_by_label("内容").fill("亲，在{name}收货后晒图好评，联系客服领5元返现哦～")
+    page.get_by_role("button", name="保存快捷短语").click()
+    expect(page.locator("#phrases-status")).to_have_text("已保存，客服下次搜索即可用到")
+    # Then agents find it by a keyword, filled.
+    agent = {"Authorization": f"Bearer {AGENT_TOKEN}"}
+    found = httpx.get(server.url + "/v1/phrases", params={"q": "返现"}, headers=agent)
+    assert [p["text"] for p in found.json()["data"]] == ["亲，在小鲸鱼服饰旗舰店收货后晒图好评，联系客服领5元返现哦～"]
+    # A placeholder the shop does not have is refused, with what to fix.
+    new.get_by_label("内容").fill("亲，{shop.nowhere}")
+    page.get_by_role("button", name="保存快捷短语").click()
+    expect(page.locator("#phrases-error")).to_contain_text("保存失败")
+    watch.assert_clean()
+    ctx.close()
