@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.errors import ConflictError, NotFoundError
-from bot.service.conversations import Conversations, export_labels
+from bot.service.conversations import WAITING_SUGGEST, Conversations, export_labels
 from bot.service.store import Store
 from bot.service.webhook import SIGNATURE_HEADER, WebhookNotifier
 
@@ -65,6 +65,22 @@ def test_while_waiting_the_bot_answers_what_it_knows_and_the_agent_sees_it(bot, 
     claimed = conv.chat(sid, "可以开发票吗")  # the person has the chat now: the bot keeps quiet
     assert (claimed.route, claimed.reply) == ("human", None)
     assert [m["role"] for m in conv.history(sid)][-1] == "shopper"
+
+
+def test_while_waiting_an_unsure_question_gets_quick_replies_and_a_line_for_the_person_none(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
+    """A handoff no longer silences the bot on what it likely knows: quick replies while the shopper waits
+    (the agent sees them); what the shopper writes for the person gets no reply, and the chat waits."""
+    conv = Conversations(lambda: bot, store, now=lambda: at(14))
+    first = conv.chat(None, "转人工")
+    sid, hid = first.session_id, first.handoff["id"]  # type: ignore[index]
+    unsure = conv.chat(sid, "改不了的话我就取消重拍")
+    assert (unsure.route, unsure.action) == ("faq", "suggest") and unsure.confidence >= WAITING_SUGGEST
+    assert unsure.suggestions[0]["intent"] == "returns.cancel" and unsure.reply
+    assert unsure.handoff == {"id": hid, "status": "waiting", "position": 1}
+    for line in ("订单号发你了 1234567", "就是昨天买的那个", "人呢"):
+        assert conv.chat(sid, line).reply is None, line
+    transcript = [(m["role"], m["text"]) for m in conv.detail(hid)["transcript"]]
+    assert ("bot", unsure.reply) in transcript and store.get_handoff(hid).status == "waiting"
 
 
 def test_outside_service_hours_the_shopper_hears_when_agents_are_back(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
