@@ -91,7 +91,10 @@ TEXTS_JS = "root => {" + COLOURS_JS + """
 
 # The focused control (inside the widget's shadow root too): its ring, the ring's contrast with what
 # it is drawn on, and the boxes that cut it (an overflow other than visible between it and the page).
-FOCUS_JS = "() => {" + COLOURS_JS + """
+FOCUS_JS = "async () => {" + COLOURS_JS + """
+  // Measured after two frames: the scroll that brings a focused control into view may land a frame
+  // after the focus (a ring measured before it looks cut by the window's edge).
+  await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
   let el = document.activeElement;
   while (el && el.shadowRoot && el.shadowRoot.activeElement) el = el.shadowRoot.activeElement;
   if (!el || el === document.body) return null;
@@ -293,6 +296,7 @@ def test_manager_console_contrast_and_focus(server: Server, browser: Any) -> Non
         page.wait_for_load_state("networkidle")
         if tab == "知识库":
             page.locator(".entry-item").first.click()
+            expect(page.locator("#entry-heading")).to_be_focused()  # the entry is open (it loads after the click)
         low = low_contrast(page)
         assert low == [], (tab, low)
         page.get_by_role("tab", name=tab).focus()
