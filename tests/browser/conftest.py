@@ -1,12 +1,14 @@
 """What the browser tests share: Debian's chromium driven by Playwright, a watch on a page's errors,
-and the screenshots of the README (KEFU_SCREENSHOTS=1 writes them to docs/)."""
+and the screenshots of the README (KEFU_SCREENSHOTS=1 writes them to docs/), a shopper's message."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.api.conftest import AGENT_TOKEN
@@ -67,3 +69,10 @@ def shot(page: object, name: str, full_page: bool = False) -> None:
     if SCREENSHOTS:
         (ROOT / "docs").mkdir(exist_ok=True)
         page.screenshot(path=str(ROOT / "docs" / name), full_page=full_page)  # type: ignore[attr-defined]
+
+
+def chat(srv: Server, message: str, session_id: str | None = None) -> dict[str, Any]:
+    """A shopper's message over /v1/chat (a new chat without `session_id`): the reply."""
+    r = httpx.post(srv.url + "/v1/chat", json={"session_id": session_id, "message": message}, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()  # type: ignore[no-any-return]

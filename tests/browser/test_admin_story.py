@@ -14,12 +14,11 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.browser.conftest import Watch, shot
+from tests.browser.conftest import Watch, chat, shot
 from tests.conftest import DATA
 from tests.server import Server
 
@@ -60,13 +59,6 @@ def server(shop: tuple[Path, Path], tmp_path: Path) -> Iterator[Server]:
     srv = Server(env, log=tmp_path / "server.log").start()
     yield srv
     srv.stop()
-
-
-def chat(server: Server, message: str) -> dict[str, Any]:
-    """A new shopper (a new session) asks one question."""
-    r = httpx.post(server.url + "/v1/chat", json={"message": message}, timeout=30)
-    assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
 
 
 def served_version(server: Server) -> str:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import AGENT_TOKEN, OTHER_TOKEN
-from tests.browser.conftest import ADMIN_TOKEN, Watch, shot
+from tests.browser.conftest import ADMIN_TOKEN, Watch, chat, shot
 from tests.browser.test_contrast import low_contrast
 from tests.server import ROOT, Server
 
@@ -33,12 +33,6 @@ def server(models_dir: Path, tmp_path: Path) -> Iterator[Server]:
     srv = Server(env, log=tmp_path / "server.log").start()
     yield srv
     srv.stop()
-
-
-def chat(srv: Server, message: str, session_id: str | None = None) -> dict[str, Any]:
-    r = httpx.post(srv.url + "/v1/chat", json={"session_id": session_id, "message": message}, timeout=30)
-    assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
 
 
 def console(browser: Any, srv: Server, token: str, viewport: dict[str, int]) -> tuple[Any, Any, Watch]:

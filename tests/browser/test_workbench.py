@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import update
 
 from bot.service.schema import Handoff, Message
 from bot.service.store import Store
 from tests.api.conftest import AGENT_TOKEN
+from tests.browser.conftest import chat
 from tests.server import Server
 
 pytestmark = pytest.mark.slow
@@ -43,12 +43,6 @@ def server(models_dir: Path, tmp_path: Path, db: str) -> Iterator[Server]:
     srv = Server(env, log=tmp_path / "server.log").start()
     yield srv
     srv.stop()
-
-
-def chat(srv: Server, message: str, session_id: str | None = None) -> dict[str, Any]:
-    r = httpx.post(srv.url + "/v1/chat", json={"session_id": session_id, "message": message}, timeout=30)
-    assert r.status_code == 200, r.text
-    return r.json()  # type: ignore[no-any-return]
 
 
 def test_unread_badges_waits_and_the_confirmation(server: Server, browser: object, db: str) -> None:
