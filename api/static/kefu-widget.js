@@ -7,6 +7,12 @@
  * data-endpoint  base URL of the kefu server (default: the origin this script was loaded from)
  * data-open      "true" opens the chat window at once
  * data-accent    main colour (CSS colour, default #0958d9; white text sits on it: keep 4.5:1 with white)
+ * data-position  "right" (default) or "left": the corner of the launcher and the window
+ * data-offset-bottom  the launcher's distance from the bottom in pixels, a number (default 20, and 76
+ *                on screens up to 768px wide, above a shop's bottom buy bar of up to 64px)
+ * data-launcher  "full" (default: icon and 在线客服) or "compact" (the icon alone, 52x52)
+ *
+ * A value it does not understand is ignored with a warning in the console: the widget still shows.
  *
  * The widget lives in a shadow root (the page's CSS cannot break it, nor it the page's), renders
  * every message with textContent (never innerHTML), keeps the session id in localStorage and
@@ -81,6 +87,7 @@
   // On the widget's own box, whose style sheet sets the default: an inline value there wins (on the host
   // it was shadowed by that default).
   if (data.accent) { wrap.style.setProperty("--kefu-accent", data.accent); wrap.style.setProperty("--kefu-accent-dark", data.accent); }
+  placeLauncher(wrap, data);
 
   var launcher = el("button", { type: "button", class: "kefu-launcher", "aria-expanded": "false",
                                 "aria-controls": "kefu-panel" });
@@ -127,6 +134,29 @@
   wrap.appendChild(launcher);
   root.appendChild(css);
   root.appendChild(wrap);
+
+  // ---- where the shop puts the launcher, and how big ------------------------------------------
+  // The shop's data-position, data-offset-bottom and data-launcher as classes and a CSS variable on the
+  // widget's box (the style sheet does the rest); a value not understood is warned about and ignored.
+  function placeLauncher(box, attrs) {
+    var choices = { position: ["right", "left"], launcher: ["full", "compact"] };
+    Object.keys(choices).forEach(function (name) {
+      var value = attrs[name];
+      if (value == null || value === "") return;
+      value = value.trim().toLowerCase();
+      if (choices[name].indexOf(value) < 0) return ignored(name, attrs[name], choices[name].join(" / "));
+      box.classList.add("kefu-" + name + "-" + value);
+    });
+    var offset = attrs.offsetBottom;
+    if (offset == null || offset === "") return;
+    var px = /^\s*\d+(\.\d+)?\s*(px)?\s*$/i.test(offset) ? parseFloat(offset) : NaN;
+    if (!(px >= 0)) return ignored("offset-bottom", offset, "a number of pixels, e.g. 80");
+    box.style.setProperty("--kefu-bottom", px + "px");
+  }
+
+  function ignored(name, value, wanted) {
+    if (window.console) console.warn("kefu-widget: data-" + name + '="' + value + '" ignored (' + wanted + ")");
+  }
 
   // ---- helpers ---------------------------------------------------------------------------
   function read(store, key) {
