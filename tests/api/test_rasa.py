@@ -156,7 +156,8 @@ def test_unsure_replies_come_as_rasa_buttons(models_dir: Path, tmp_path: Path) -
     # A bot never sure of an answer offers its likely entries instead.
     srv = Server({"KEFU_MODELS_DIR": str(models_dir), "KEFU_DATABASE_URL": f"sqlite:///{tmp_path / 'k.db'}",
                   "KEFU_POLICY__ANSWER": "0.999", "KEFU_POLICY__MARGIN": "0.999", "KEFU_POLICY__SUGGEST": "0",
-                  "KEFU_POLICY__HUMAN": "1", "KEFU_POLICY__HUMAN_CHAT": "1"}, log=tmp_path / "server.log").start()
+                  "KEFU_POLICY__HUMAN": "1", "KEFU_POLICY__HUMAN_CHAT": "1", "KEFU_ALLOWED_ORIGINS": SHOP},
+                 log=tmp_path / "server.log").start()
     try:
         with httpx.Client(base_url=srv.url, timeout=30) as http:
             sender = str(uuid.uuid4())
