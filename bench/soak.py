@@ -95,7 +95,8 @@ class Tally:
         self.back: dict[str, asyncio.Event] = {}  # session id -> set when an agent resolved its handoff
         self.handoff_waits: list[float] = []  # seconds from the handoff reply to the agent's resolution
         self.wait_timeouts = 0
-        self.done = False
+        self.done = False  # no more messages to send (some may still be in flight)
+        self.shoppers_done = False  # every shopper has its last answer
 
     def take(self) -> bool:
         """One more message may be sent (the target and the time cap not reached)."""
@@ -233,6 +234,10 @@ async def agent_desk(client: Any, tally: Tally, tokens: list[str]) -> None:
             tally.back.setdefault(session_id, asyncio.Event()).set()  # the shopper may carry on
 
     while True:
+        # Read before the poll: a handoff the last shoppers opened is in a poll that starts after every
+        # shopper has its answer (a poll already under way then may have missed it; `done` comes earlier,
+        # while the last messages are still in flight).
+        finished = tally.shoppers_done
         resp = await call(tokens[0], "GET", "/v1/handoffs", params={"status": "waiting"})
         new = [(h["id"], h["session_id"]) for h in resp.json()["data"] if h["id"] not in seen] if resp else []
         for hid, session_id in new:
@@ -240,7 +245,7 @@ async def agent_desk(client: Any, tally: Tally, tokens: list[str]) -> None:
             task = asyncio.create_task(work(hid, session_id))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
-        if tally.done and not new and not tasks:  # the shoppers are done and every handoff is worked
+        if finished and not new and not tasks:  # the shoppers are done and every handoff is worked
             return
         await asyncio.sleep(0.2)
 
@@ -275,7 +280,7 @@ async def drive(url: str, port: int, args: argparse.Namespace, texts: tuple[list
         ticker = asyncio.create_task(progress())
         desk_task = asyncio.create_task(desk)
         await asyncio.gather(*shoppers)
-        tally.done = True
+        tally.done = tally.shoppers_done = True
         await desk_task  # the agents finish the handoffs still open, then stop
         ticker.cancel()
     return tally
