@@ -146,8 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         follower.cancel()
         events.close()
-        if notifier is not None:
-            notifier.close()
+        notifier.close()
         store.close()
 
     # /docs is served by routes/pages.py from kefu's own copy of Swagger UI (no CDN, strict CSP).

@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from bot.integrations import notice
-from bot.service.webhook import Deliveries, Outgoing, http_verdict
+from bot.service.webhook import Deliveries, Outgoing, handoff_link, http_verdict
 
 log = logging.getLogger(__name__)
 KINDS = ("wecom", "dingtalk", "feishu")
@@ -123,7 +123,7 @@ class RobotNotifier:
             return
         h = event["handoff"]
         title, lines = notice.handoff_lines(h)
-        link = f"{self.agent_url}#handoff-{h['id']}" if self.agent_url else None
+        link = handoff_link(self.agent_url, h["id"])
         for robot in self.robots:
             self.deliveries.send(Outgoing(f"{robot.kind} robot", partial(build, robot, title, lines, link, self.clock),
                                           verdict))

@@ -37,6 +37,11 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def handoff_link(agent_url: str, handoff_id: int) -> str | None:
+    """The handoff opened in the agent console (its `#handoff-<id>`), or None without the console's address."""
+    return f"{agent_url}#handoff-{handoff_id}" if agent_url else None
+
+
 def http_verdict(r: httpx.Response) -> bool | None:
     """True delivered (2xx), None worth another try (408, 429, 5xx), False refused (any other)."""
     if r.status_code in (408, 429) or r.status_code >= 500:
@@ -126,7 +131,7 @@ class WebhookNotifier:
                 "id": h["id"], "status": h.get("status"), "reason": h.get("reason"), "intent": h.get("intent"),
                 "guesses": h.get("guesses", []), "position": h.get("position"), "created_at": h.get("created_at"),
                 "last_message": text if self.personal_data else mask(text),
-                "url": f"{self.agent_url}#handoff-{h['id']}" if self.agent_url else None,
+                "url": handoff_link(self.agent_url, h["id"]),
             }
         return out
 
