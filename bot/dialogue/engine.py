@@ -15,9 +15,10 @@ import re
 from bot.dialogue import rules
 from bot.dialogue.answers import personalised
 from bot.dialogue.knowledge import KnowledgeBase
-from bot.dialogue.policy import Decision, Evidence, SessionState, Thresholds, decide
+from bot.dialogue.policy import CLOSING, Decision, Evidence, SessionState, Thresholds, decide
 from bot.dialogue.results import Reply
 from bot.dialogue.voice import say
+from bot.language.forms import closing
 from bot.language.model import IntentPrediction, Model
 from bot.language.normalize import check_text, normalize
 
@@ -108,7 +109,8 @@ class Bot:
                                                              [joined] + [None] * (len(texts) - 1))
         context = rest.pop() if follow_up else None
         evidence = Evidence(norm, ranking, clauses=rest, rule=hit[0] if hit else None, context=context,
-                            state=state, lone=lone, taken_back=taken_back, alone=alone)
+                            state=state, lone=lone, taken_back=taken_back, alone=alone,
+                            closing=CLOSING in self.kb.entries and closing(norm))
         return (*decide(evidence, self.thresholds), norm)
 
     @staticmethod

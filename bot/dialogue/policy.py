@@ -15,6 +15,8 @@ Bands (thresholds come from training's risk-coverage curve, or config):
   a clarification is a handoff, and in a chat the third unsure turn in a row hands off
   (`repeated_fallback`);
 - handoff: a rule fired, or the human.* entries together are likely (in a chat: clearly win).
+A closing (an acknowledgement that asks nothing: 好 那我拍两个) the bot would otherwise be unsure of, with no
+FAQ entry likely, is answered as one (`CLOSING`), never handed off as a third unsure turn.
 
 The human mass is checked before answering: a message that is likely a person's job never
 gets an FAQ answer, however sure the best FAQ entry looks on its own.
@@ -61,6 +63,11 @@ INTENT_REASON = {
 # Small talk costs nothing when wrong, and quick replies titled 谢谢 would be silly: a clear
 # favourite is answered at this probability, below the FAQ threshold.
 SMALLTALK_ANSWER = 0.5
+# The entry that answers a closing (好 那我拍两个, 算了 先不买了) the bot is unsure of: its words pull
+# towards the entries they come with, but it asks nothing. Only while no FAQ entry is likely (below
+# CLOSING_BELOW): 算了 不要了 with returns.cancel at 0.7 may be a cancellation, and is offered as one.
+CLOSING = "smalltalk.thanks"
+CLOSING_BELOW = 0.5
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,7 @@ class Evidence:
     lone: bool = False  # a message on its own, with no conversation to continue
     taken_back: frozenset[Reason] = frozenset()  # triggers the shopper took back (不用转人工, 不是要投诉)
     alone: list[IntentPrediction] | None = None  # the message read on its own, without the conversation
+    closing: bool = False  # it acknowledges and asks nothing (好 那我拍两个: bot.language.forms)
 
 
 @dataclass(frozen=True)
@@ -169,6 +177,9 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
         # fragment like 黑色呢 joined to a question that was not handed off) leaves the choice to the
         # FAQ entries.
         d = one_ranking(without(d.ranking, frozenset({Reason.REQUESTED})), th, fallbacks=fallbacks, chat=chat)
+    unsure = d.action in ("suggest", "clarify") or d.reason is Reason.REPEATED_FALLBACK
+    if ev.closing and ev.rule is None and unsure and _best_faq(d.ranking) < CLOSING_BELOW:
+        return Decision("answer", CLOSING, d.confidence, ranking=d.ranking, intents=[CLOSING])
     if d.action == "handoff":
         return d
     clauses = [without(r, ev.taken_back) for r in ev.clauses]
@@ -192,6 +203,10 @@ def without(ranking: list[IntentPrediction], reasons: frozenset[Reason]) -> list
         return ranking
     mass = 1.0 - sum(p.confidence for p in ranking if p not in kept)  # the rest of the whole distribution
     return [IntentPrediction(p.intent, p.confidence / mass) for p in kept] if mass > 0 else kept
+
+
+def _best_faq(ranking: list[IntentPrediction]) -> float:
+    return max((p.confidence for p in ranking if not p.intent.startswith(("human.", "smalltalk."))), default=0.0)
 
 
 def human_mass(ranking: list[IntentPrediction]) -> float:

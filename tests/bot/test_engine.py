@@ -39,3 +39,15 @@ def test_a_denied_topic_does_not_pull_the_question(bot) -> None:  # type: ignore
         assert with_head.route == "faq"
     still = bot.reply("我要投诉 不是开玩笑 我就问下你们几天能发", SessionState())
     assert (still.route, still.reason) == ("human", "complaint")
+
+
+def test_a_closing_after_an_answer_is_answered_as_one(bot) -> None:  # type: ignore[no-untyped-def]
+    """好 那我先拍一件黑的 after a question: the shopper takes the answer and asks nothing (bot.language.forms);
+    a question after the same acknowledgement is still a question."""
+    for first in ("这款卫衣有几个颜色", "这个台灯支持货到付款吗"):
+        _, state = bot.turn(first, SessionState())
+        for closing in ("好 那我先拍一件黑的", "行 那我晚点再下单", "嗯嗯 那我等到货再买", "好的 我去拍了"):
+            out = bot.turn(closing, state)[0]
+            assert (out.action, out.intent) == ("answer", "smalltalk.thanks"), (first, closing)
+        asked_again = bot.turn("好的 那什么时候发货", state)[0]
+        assert asked_again.intent != "smalltalk.thanks"

@@ -188,3 +188,29 @@ def test_a_message_goes_to_a_person_for_what_it_says_not_for_what_came_before() 
     assert decide(Evidence("能刻字吗", in_chat, alone=said), th)[0].action == "handoff"
     assert decide(Evidence("黑色呢", in_chat, alone=alone, rule=Reason.PROBLEM), th)[0].action == "handoff"
     assert decide(Evidence("黑色呢", in_chat, alone=alone, lone=True), th)[0].action == "handoff"
+
+
+def test_a_closing_the_bot_is_unsure_of_is_answered_as_one() -> None:
+    # 好 那我拍两个: its words pull towards stock and sizes, but it asks nothing.
+    pulled = [P("size.stock", 0.4), P("smalltalk.thanks", 0.3), P("size.chart", 0.2), P("human.other", 0.1)]
+    d, after = decide(Evidence("好 那我拍两个", pulled, closing=True), TH)
+    assert (d.action, d.intent, d.intents) == ("answer", "smalltalk.thanks", ["smalltalk.thanks"])
+    assert after.fallbacks == 0
+    assert decide(Evidence("好 那我拍两个", pulled), TH)[0].action == "suggest"  # the form is what decides
+    # Not a third unsure turn handed off, nor a lone message handed off as unsure.
+    assert decide(Evidence("算了 先不买了", UNSURE, closing=True, state=SessionState(fallbacks=2)), TH)[0].intent \
+        == "smalltalk.thanks"
+    assert decide(Evidence("算了 先不买了", UNSURE, closing=True, lone=True), TH)[0].route == "faq"
+
+
+def test_a_closing_keeps_a_sure_answer_and_a_rule() -> None:
+    sure = [P("shipping.courier", 0.9), P("shipping.fee", 0.05), P("human.other", 0.05)]
+    assert decide(Evidence("好的 那就发顺丰", sure, closing=True), TH)[0].intent == "shipping.courier"
+    d, _ = decide(Evidence("算了 我要投诉", UNSURE, closing=True, rule=Reason.COMPLAINT), TH)
+    assert (d.action, d.reason) == ("handoff", Reason.COMPLAINT)
+    human = [P("human.problem", 0.7), P("size.stock", 0.2), P("smalltalk.thanks", 0.1)]
+    assert decide(Evidence("好吧 等你们处理", human, closing=True), TH)[0].route == "human"
+    # A likely entry is offered: 算了 不要了 may cancel an order.
+    likely = [P("returns.cancel", 0.52), P("smalltalk.thanks", 0.3), P("size.stock", 0.18)]
+    d, _ = decide(Evidence("算了 不要了", likely, closing=True), TH)
+    assert (d.action, d.suggestions[0].intent) == ("suggest", "returns.cancel")
