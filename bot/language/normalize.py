@@ -20,7 +20,10 @@ _EMOJI_WORDS = {
     "💔": " 难过 ", "👋": " 你好 ",
 }
 # Fixes OpenCC leaves: Taiwan/HK usage and common variant forms.
-_PHRASE_FIXES = {"甚么": "什么", "甚麽": "什么", "什麽": "什么", "麽": "么", "著": "着", "裡": "里"}
+_PHRASE_FIXES = {"甚么": "什么", "甚麽": "什么", "什麽": "什么", "麽": "么", "著": "着", "裡": "里",
+                 # 帐 for 账 (money), common in shoppers' writing and what OpenCC makes of 帳; 帐篷 stays
+                 "到帐": "到账", "转帐": "转账", "入帐": "入账", "结帐": "结账", "对帐": "对账",
+                 "帐户": "账户", "帐号": "账号", "帐单": "账单"}
 _REPEATED_PUNCT = re.compile(r"([!?.,~…。，！？、~\-_=*#])\1+")
 _SPACES = re.compile(r"\s+")
 _PHRASE_RE = re.compile("|".join(map(re.escape, _PHRASE_FIXES)))

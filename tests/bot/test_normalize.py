@@ -19,6 +19,9 @@ from bot.language.segment import cut
     ("  在吗\t\n  ", "在吗"),
     ("退款\x00\x07呢", "退款呢"),                  # control characters
     ("亲\ud800在吗", "亲?在吗"),                   # lone surrogate replaced, not a crash
+    ("退款几天到帐", "退款几天到账"),               # 帐 for 账 in money words...
+    ("退款到帳了嗎", "退款到账了吗"),               # ...and in what OpenCC makes of 帳
+    ("帐篷有多大", "帐篷有多大"),                   # a tent stays a tent
 ])
 # fmt: on
 def test_normalize(raw: str, expected: str) -> None:
