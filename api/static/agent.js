@@ -44,6 +44,7 @@
   var draftsFor = null;       // the shopper message the shown drafts answer
   var phraseTyping = null;
   var heartbeat = null;       // the console's heartbeat timer (the event stream also tells the server it is here)
+  var autoAssign = false;     // the shop gives chats out (KEFU_ASSIGNMENT=auto): the one given a chat is called
 
   function $(id) { return document.getElementById(id); }
 
@@ -232,7 +233,8 @@
     if (document.activeElement !== select) select.value = p.chosen;
     $("presence-dot").className = "presence-dot " + p.status;
     var mode = $("desk-mode");
-    mode.hidden = p.assignment !== "auto";
+    autoAssign = p.assignment === "auto";
+    mode.hidden = !autoAssign;
     mode.textContent = "自动分配 · 每人最多 " + p.max_chats + " 个会话 · 我有 " + p.chats + " 个";
   }
 
@@ -269,7 +271,7 @@
       if (openId) openHandoff(openId, true);
     });
     source.addEventListener("handoff", function () {
-      beep();
+      if (!autoAssign) beep();  // given out automatically, the chat beeps for whoever gets it ("assigned")
       refresh();
     });
     source.addEventListener("message", function (e) {
