@@ -235,5 +235,11 @@ def test_a_quiet_agents_chat_goes_back_to_the_queue_and_to_the_next_free_agent(s
     history = httpx.get(server.url + f"/v1/chat/{quiet['session_id']}/messages").json()["messages"]
     assert "requeue" not in {m["role"] for m in history}
     assert agents(server)["carol"] == ("away", 0)
+    # Alice's console goes (its stream closes without a word): after the timeout she counts as away.
     alice.close()
+    gone = time.monotonic() + 30
+    while agents(server)["alice"][0] != "away":
+        assert time.monotonic() < gone, "alice still counts as online with her console gone"
+        time.sleep(0.5)
+    assert agents(server)["bob"][0] == "online"  # his stream still beats
     bob.close()
