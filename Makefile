@@ -37,7 +37,7 @@ test: $(STAMP) chromium
 # Regenerate docs/widget.png, docs/console.png, docs/agent-drafts.png and docs/admin-*.png (the dashboard too) from the browser stories (needs a Chinese font).
 screenshots: $(STAMP) chromium
 	@fc-list :lang=zh | grep -q . || (apt-get update && apt-get install -y fonts-wqy-microhei)
-	KEFU_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/browser -k "story or dashboard or draft"
+	KEFU_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/browser -k "story or dashboard or draft or presence"
 
 # Bounded soak (bench/soak.py): 50,000 chat messages from 200 sessions on loopback, then stored == acknowledged.
 soak: $(STAMP)

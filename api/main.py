@@ -16,7 +16,22 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors, logs, metrics, middleware
 from api.integrations import Outbound
-from api.routes import admin, assist, chat, handoffs, health, kb, orders, pages, rasa, review, stats, train, widget
+from api.routes import (
+    admin,
+    assist,
+    chat,
+    handoffs,
+    health,
+    kb,
+    orders,
+    pages,
+    presence,
+    rasa,
+    review,
+    stats,
+    train,
+    widget,
+)
 from api.routes.chatwoot import router as chatwoot_router
 from api.routes.metrics import router as metrics_router
 from bot import __version__
@@ -27,6 +42,7 @@ from bot.errors import KefuError
 from bot.language import artefacts
 from bot.loader import load_bot
 from bot.service.conversations import Conversations
+from bot.service.desk import Desk, DeskRules
 from bot.service.events import EventBus, RedisEventBus
 from bot.service.store import Store
 
@@ -131,20 +147,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.bot = holder
         notifier = app.state.outbound = Outbound(settings)  # the webhook, the robots, Chatwoot (api/integrations.py)
         events = RedisEventBus(settings.redis_url, settings.redis_prefix) if settings.redis_url else EventBus()
+        desk = Desk(store, DeskRules(tuple(sorted(set(settings.agents().values()))), settings.assignment,
+                                     settings.max_chats, settings.reception, settings.presence_timeout,
+                                     settings.requeue_after))
         app.state.conversations = Conversations(holder, store, events, notify=notifier.notify if notifier else None,
-                                                display_names=settings.display_names())
+                                                display_names=settings.display_names(), desk=desk)
         app.state.phrases = PhraseBook(settings.phrases_file)  # a broken file stops start-up, with what to fix
         app.state.phrases.check(holder.bot.kb.shop)
         holder.events = events
         app.state.conversations.observe = metrics.observe_turn
         app.state.training = train.training_jobs(settings)
         follower = asyncio.create_task(holder.follow())
+        sweeper = asyncio.create_task(presence.sweep(app.state.conversations))
         # The model and its vocabularies are hundreds of thousands of long-lived objects: move them
         # out of the collector's sight, so that full collections stop scanning them mid-request.
         gc.collect()
         gc.freeze()
         yield
         follower.cancel()
+        sweeper.cancel()
         events.close()
         notifier.close()
         store.close()
@@ -160,6 +181,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(handoffs.router)
     app.include_router(assist.router)
+    app.include_router(presence.router)
     app.include_router(admin.router)
     app.include_router(review.router)
     app.include_router(kb.router)

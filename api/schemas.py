@@ -113,6 +113,7 @@ class MessageOut(BaseModel):
     author: str | None = None
     created_at: str | None = None
     to: str | None = None  # a transfer (agents only): the colleague who got the chat
+    after: int | None = None  # a chat back in the queue (agents only): seconds its shopper waited for the agent
 
 
 class MessagesOut(BaseModel):
@@ -254,6 +255,8 @@ class TransferOut(BaseModel):
 class AgentOut(BaseModel):
     name: str
     display_name: str = Field(..., description="what shoppers see (KEFU_AGENT_NAMES), else the name")
+    status: str = Field("away", description="online | busy | away, as it counts now (away when not heard from)")
+    chats: int = Field(0, description="open chats assigned to them")
 
 
 class AgentsOut(BaseModel):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,12 @@ class Settings(BaseSettings):
     agent_tokens: str = ""  # "name:token,name2:token2"
     agent_names: str = ""  # "name:显示名,...": what shoppers see of an agent instead of the login name
     phrases_file: Path = ROOT / "data" / "phrases.yml"  # 快捷短语: the agents' canned replies (bot/assist/phrases.py)
+    # Who gets a chat, and when (bot/service/desk.py; README: Presence, assignment and reception).
+    assignment: Literal["manual", "auto"] = "manual"  # auto: round robin among online agents under max_chats
+    max_chats: int = Field(5, ge=1, le=100)  # an agent's open chats before automatic assignment passes them by
+    reception: Literal["bot_first", "human_first", "bot_only_when_no_agent_online"] = "bot_first"
+    presence_timeout: float = Field(60.0, ge=1, le=3600)  # seconds a console may go unheard before it counts as away
+    requeue_after: float = Field(600.0, ge=0, le=86_400)  # seconds an agent may leave a shopper unanswered; 0: never
     admin_token: str = ""  # bearer token for /v1/admin and the manager's console (the manager "admin")
     manager_tokens: str = ""  # "name:token,...": managers by name (the knowledge base's audit log names them)
     order_token: str = ""  # bearer token of the shop's checkout for POST /v1/orders (询单转化率)

@@ -64,11 +64,13 @@ def transfer(handoff_id: HandoffId, body: TransferIn, request: Request, conv: Co
 
 
 @router.get("/agents", response_model=AgentsOut)
-def agents(request: Request, agent: AgentDep) -> Any:
-    """The shop's agents (for a transfer) with the names shoppers see; `me`: the caller."""
+def agents(request: Request, conv: ConversationsDep, agent: AgentDep) -> Any:
+    """The shop's agents (for a transfer) with the names shoppers see, their status and open chats; `me`:
+    the caller."""
     shown = get_app_settings(request).display_names()
     names = sorted(set(get_app_settings(request).agents().values()))
-    return {"me": agent, "data": [{"name": n, "display_name": shown.get(n, n)} for n in names]}
+    desk = {p.agent: {"status": p.status, "chats": p.chats} for p in (conv.desk.presence(names) if conv.desk else [])}
+    return {"me": agent, "data": [{"name": n, "display_name": shown.get(n, n), **desk.get(n, {})} for n in names]}
 
 
 def _templates(book: PhraseBook) -> dict[str, Any]:

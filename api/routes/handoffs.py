@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -13,6 +15,8 @@ from sse_starlette.sse import EventSourceResponse
 from api.deps import TICKET_SECONDS, AgentDep, ConversationsDep, StreamAgentDep, get_app_settings, issue_ticket
 from api.schemas import AgentMessageIn, ErrorOut, HandoffOut, HandoffsOut, MessageOut, ResolveIn
 from bot.dialogue.policy import Reason
+from bot.errors import KefuError
+from bot.service.conversations import Conversations
 from bot.service.queue import QueueFilter
 
 # Ids are 64-bit database integers: a larger number is a 422, not a database overflow.
@@ -85,11 +89,31 @@ def ticket(request: Request, agent: AgentDep) -> Any:
 async def agent_events(conv: ConversationsDep, agent: StreamAgentDep) -> EventSourceResponse:
     """Server-sent events: new handoffs, shoppers' messages, claims and resolutions."""
 
+    # While the stream is open the agent is at the console: heard from every third of the presence timeout.
+    beat = conv.desk.rules.presence_timeout / 3 if conv.desk else None
+
     async def stream() -> AsyncIterator[dict[str, str]]:
         async with conv.events.subscribe("agents") as queue:
+            last = await _heard(conv, agent)
             yield {"event": "ready", "data": json.dumps({"agent": agent})}
             while True:
-                event = await queue.get()
-                yield {"event": event["type"], "data": json.dumps(event, ensure_ascii=False)}
+                try:
+                    event = await asyncio.wait_for(queue.get(), beat)
+                except TimeoutError:
+                    event = None
+                if beat is not None and time.monotonic() - last >= beat:
+                    last = await _heard(conv, agent)
+                if event is not None:
+                    yield {"event": event["type"], "data": json.dumps(event, ensure_ascii=False)}
 
     return EventSourceResponse(stream(), ping=15)
+
+
+async def _heard(conv: Conversations, agent: str) -> float:
+    """The agent's console is there (bot.service.desk); when, on the monotonic clock."""
+    if conv.desk is not None:
+        try:
+            await asyncio.to_thread(conv.desk.seen, agent)
+        except KefuError:  # the database away for a moment: the next beat tries again
+            pass
+    return time.monotonic()

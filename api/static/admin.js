@@ -15,7 +15,7 @@
     // Why a conversation went to a person, as the shop says it (hit testing, the figures).
     REASONS: {
       requested: "顾客要求人工", complaint: "投诉", problem: "商品问题", low_confidence: "机器人没把握",
-      repeated_fallback: "多次没听懂", out_of_scope: "超出服务范围"
+      repeated_fallback: "多次没听懂", out_of_scope: "超出服务范围", reception: "人工优先接待"
     },
     token: null,
     titles: {},      // entry id -> title, from every list of entries read

@@ -14,13 +14,15 @@
     problem: "商品问题",
     low_confidence: "机器人没把握",
     repeated_fallback: "多次没听懂",
-    out_of_scope: "超出服务范围"
+    out_of_scope: "超出服务范围",
+    reception: "人工优先接待"
   };
   var STATUSES = { waiting: "等待中", assigned: "处理中", resolved: "已解决" };
   var RESOLVED_PAGE = 50;       // resolved handoffs per page (更多 reads the next)
   var LONG_WAIT_MINUTES = 5;    // a waiting handoff this old is highlighted
   var LATE_REPLY_MINUTES = 3;   // a shopper unanswered this long is highlighted
-  var ROLES = { shopper: "顾客", bot: "机器人", agent: "客服", system: "系统", transfer: "转交" };
+  var ROLES = { shopper: "顾客", bot: "机器人", agent: "客服", system: "系统", transfer: "转交", requeue: "退回队列" };
+  var PRESENCE = { online: "在线", busy: "忙碌", away: "离开" };
 
   var token = null;
   var agentName = null;
@@ -41,6 +43,8 @@
   var colleagues = [];        // the shop's agents [{name, display_name}] (GET /v1/agents), for transfers
   var draftsFor = null;       // the shopper message the shown drafts answer
   var phraseTyping = null;
+  var heartbeat = null;       // the console's heartbeat timer (the event stream also tells the server it is here)
+  var autoAssign = false;     // the shop gives chats out (KEFU_ASSIGNMENT=auto): the one given a chat is called
 
   function $(id) { return document.getElementById(id); }
 
@@ -141,6 +145,9 @@
         $("signin-error").textContent = "";
         loadCatalogue();
         loadAgents();
+        beat();
+        clearInterval(heartbeat);
+        heartbeat = setInterval(beat, 20000);
         connect();
         return refresh().then(openLinked);
       })
@@ -155,6 +162,8 @@
   }
 
   function signOut(message) {
+    if (token) leave();
+    clearInterval(heartbeat);
     token = null;
     store(TOKEN_KEY, null);
     if (stream) { stream.close(); stream = null; }
@@ -204,6 +213,37 @@
     $("agent-name").textContent = agentName ? "客服：" + shownName(agentName) : "";
   }
 
+  // ---- presence: 在线 / 忙碌 / 离开 -----------------------------------------------------------
+  // The server counts the agent as away when neither the event stream nor this heartbeat has been heard
+  // for a while (KEFU_PRESENCE_TIMEOUT), and at once when the console closes (leave).
+  function beat() {
+    if (!token) return;
+    api("/v1/agent/heartbeat", { method: "POST" }).then(showPresence).catch(function () {});
+  }
+
+  function leave() {
+    try {
+      fetch("/v1/agent/presence", { method: "DELETE", keepalive: true,
+                                    headers: { "Authorization": "Bearer " + token } }).catch(function () {});
+    } catch (e) { /* closing anyway */ }
+  }
+
+  function showPresence(p) {
+    var select = $("presence");
+    if (document.activeElement !== select) select.value = p.chosen;
+    $("presence-dot").className = "presence-dot " + p.status;
+    var mode = $("desk-mode");
+    autoAssign = p.assignment === "auto";
+    mode.hidden = !autoAssign;
+    mode.textContent = "自动分配 · 每人最多 " + p.max_chats + " 个会话 · 我有 " + p.chats + " 个";
+  }
+
+  function setPresence() {
+    var status = $("presence").value;
+    api("/v1/agent/presence", { method: "PUT", body: { status: status } }).then(showPresence)
+      .catch(function (err) { notice("状态没有切换成功：" + err.message); });
+  }
+
   // ---- live events -----------------------------------------------------------------------
   // The stream's URL carries a short-lived ticket, never the agent's token (EventSource cannot send
   // headers, and URLs end up in logs and histories): a new ticket for every (re)connection.
@@ -231,7 +271,7 @@
       if (openId) openHandoff(openId, true);
     });
     source.addEventListener("handoff", function () {
-      beep();
+      if (!autoAssign) beep();  // given out automatically, the chat beeps for whoever gets it ("assigned")
       refresh();
     });
     source.addEventListener("message", function (e) {
@@ -255,6 +295,32 @@
         notice("“" + shownName(ev.from) + "”转交给您会话 #" + id + (ev.note ? "：" + ev.note : ""));
         if (id !== openId || document.hidden) unread[id] = (unread[id] || 0) + 1;
         beep();
+      }
+      refresh();
+      if (id === openId) openHandoff(openId, true);
+    });
+    source.addEventListener("assigned", function (e) {
+      var ev = parse(e.data);
+      if (!ev || !ev.handoff) return;
+      var id = ev.handoff.id;
+      if (ev.to === agentName) {
+        notice("系统为您分配了新会话 #" + id + "（" + (REASONS[ev.handoff.reason] || ev.handoff.reason) + "）");
+        if (id !== openId || document.hidden) unread[id] = (unread[id] || 0) + 1;
+        beep();
+        beat();
+      }
+      refresh();
+      if (id === openId) openHandoff(openId, true);
+    });
+    source.addEventListener("requeued", function (e) {
+      var ev = parse(e.data);
+      if (!ev || !ev.handoff) return;
+      var id = ev.handoff.id;
+      if (id === openId && ev.message) addMessage(ev.message);
+      if (ev.from === agentName) {
+        notice("会话 #" + id + " 的顾客等待回复超过 " + waitText(ev.message && ev.message.after) + "，已退回队列");
+        beep();
+        beat();
       }
       refresh();
       if (id === openId) openHandoff(openId, true);
@@ -284,6 +350,11 @@
     unread[id] = (unread[id] || 0) + 1;
     beep();
     renderList();
+  }
+
+  function waitText(seconds) {
+    if (!seconds) return "规定时间";
+    return seconds >= 60 ? Math.round(seconds / 60) + " 分钟" : seconds + " 秒";
   }
 
   function notice(text) {
@@ -512,7 +583,10 @@
     var head = el("span", { class: "msg-head" }, who + (m.created_at ? " " + clock(m.created_at) : ""));
     node.appendChild(head);
     if (m.intent && m.role === "bot") node.appendChild(el("span", { class: "msg-intent" }, m.intent));
-    node.appendChild(el("span", { class: "msg-text" }, m.role === "transfer" && !m.text ? "（无备注）" : m.text));
+    if (m.role === "requeue") who += " · " + shownName(m.author);
+    var text = m.role === "transfer" && !m.text ? "（无备注）" : m.text;
+    if (m.role === "requeue") text = "顾客等待回复超过 " + waitText(m.after) + "，客服未回复，会话已退回队列";
+    node.appendChild(el("span", { class: "msg-text" }, text));
     box.appendChild(node);
     box.scrollTop = box.scrollHeight;
   }
@@ -649,12 +723,23 @@
     $("transfer-open").setAttribute("aria-expanded", on ? "true" : "false");
     if (!on) return;
     var select = $("transfer-to");
-    select.textContent = "";
-    others().forEach(function (a) {
-      select.appendChild(el("option", { value: a.name }, shownName(a.name)));
-    });
+    fillColleagues(select);
     $("transfer-note").value = "";
     select.focus();
+    api("/v1/agents").then(function (body) {  // who is at the desk now
+      colleagues = body.data || colleagues;
+      var chosen = select.value;
+      fillColleagues(select);
+      if (chosen) select.value = chosen;
+    }).catch(function () {});
+  }
+
+  function fillColleagues(select) {
+    select.textContent = "";
+    others().forEach(function (a) {
+      var status = a.status ? " · " + PRESENCE[a.status] + (a.status !== "away" ? "（" + a.chats + " 个会话）" : "") : "";
+      select.appendChild(el("option", { value: a.name }, shownName(a.name) + status));
+    });
   }
 
   function transfer(e) {
@@ -703,6 +788,9 @@
       if (given) signIn(given);
     });
     $("sign-out").addEventListener("click", function () { signOut(""); });
+    $("presence").addEventListener("change", setPresence);
+    window.addEventListener("pagehide", function () { if (token) leave(); });
+    window.addEventListener("pageshow", function (e) { if (e.persisted && token) beat(); });
     document.addEventListener("pointerdown", unlockAudio, { once: true });
     document.addEventListener("keydown", unlockAudio, { once: true });
 

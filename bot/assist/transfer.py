@@ -33,7 +33,8 @@ def transfer(conv: Conversations, handoff_id: int, agent: str, to: str, note: st
                                 or_(Handoff.status == "waiting",
                                     and_(Handoff.status == "assigned", Handoff.agent == agent)))
                          # when a chat was first taken stays: the shopper's wait for a person ended then
-                         .values(status="assigned", agent=to, assigned_at=func.coalesce(Handoff.assigned_at, now))
+                         .values(status="assigned", agent=to, taken_at=now,
+                                 assigned_at=func.coalesce(Handoff.assigned_at, now))
                          .execution_options(synchronize_session=False))
         h = s.get(Handoff, handoff_id, populate_existing=True)
         if h is None:
@@ -44,5 +45,6 @@ def transfer(conv: Conversations, handoff_id: int, agent: str, to: str, note: st
     event = {"type": "transferred", "handoff": handoff_dict(h), "from": agent, "to": to, "note": note,
              "message": message_dict(msg)}
     conv.events.publish("agents", event)
+    conv.dispatch()  # the giver's slot is free
     return event
 

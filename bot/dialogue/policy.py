@@ -44,6 +44,7 @@ class Reason(StrEnum):
     LOW_CONFIDENCE = "low_confidence"
     REPEATED_FALLBACK = "repeated_fallback"
     OUT_OF_SCOPE = "out_of_scope"
+    RECEPTION = "reception"  # not the bot's choice: the shop's reception mode sends the chat to a person
 
 
 REASON_INTENT = {
@@ -53,6 +54,7 @@ REASON_INTENT = {
     Reason.OUT_OF_SCOPE: "human.other",
     Reason.LOW_CONFIDENCE: "human.other",
     Reason.REPEATED_FALLBACK: "human.other",
+    Reason.RECEPTION: "human.request",
 }
 INTENT_REASON = {
     "human.request": Reason.REQUESTED,

@@ -129,14 +129,17 @@ def message_body(text: str, suggestions: list[dict[str, str]]) -> dict[str, Any]
 
 
 def _no_queue_place(conv: Conversations, reply: Reply) -> str:
-    """The reply without its last line when that is the place in kefu's queue, which means nothing in
-    Chatwoot (its agents have their own queue)."""
+    """The reply without its last line when that is the place in kefu's queue, or that none of kefu's
+    agents is online, which mean nothing in Chatwoot (its agents have their own queue)."""
     text, shop = str(reply.reply), conv.bot.kb.shop
     position = (reply.handoff or {}).get("position") if reply.action == "handoff" else None
     if not isinstance(position, int):
         return text
     place = say(shop, "waiting_next") if position <= 1 else say(shop, "waiting", ahead=position - 1)
-    return text[: -len(place) - 1] if text.endswith("\n" + place) else text
+    for line in (place, say(shop, "offline")):  # nor kefu's agents' presence: Chatwoot's are not in it
+        if text.endswith("\n" + line):
+            return text[: -len(line) - 1]
+    return text
 
 
 class ChatwootBot:

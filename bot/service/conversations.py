@@ -16,11 +16,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.dialogue.engine import Bot, check_message
-from bot.dialogue.policy import SessionState
+from bot.dialogue.policy import Reason, SessionState
 from bot.dialogue.results import Reply
 from bot.dialogue.voice import say
 from bot.errors import AlreadyHandedOffError, ConflictError, InvalidInputError, SessionNotFoundError
 from bot.language.pii import mask
+from bot.service.desk import REQUEUE, Desk
 from bot.service.events import EventBus
 from bot.service.queue import QueueFilter, open_counts
 from bot.service.schema import ChatSession, Handoff, Message, as_utc
@@ -38,14 +39,14 @@ WAITING_CALL = "smalltalk.greeting"
 WAITING_SUGGEST = 0.5
 # Messages of a chat only agents see (a transfer and its note, bot.assist.transfer): never in the shopper's history.
 TRANSFER = "transfer"
-AGENTS_ONLY = (TRANSFER,)
+AGENTS_ONLY = (TRANSFER, REQUEUE)
 
 
 def message_dict(m: Message) -> dict[str, Any]:
     out = {"id": m.id, "role": m.role, "text": m.text, "intent": m.intent, "author": m.author,
            "created_at": iso(m.created_at)}
-    if m.role in AGENTS_ONLY:  # a transfer: to whom
-        out["to"] = (m.extra or {}).get("to")
+    if m.role in AGENTS_ONLY:  # a transfer: to whom; a chat back in the queue: after how many seconds unanswered
+        out.update({k: (m.extra or {}).get(k) for k in ("to", "after")})
     return out
 
 
@@ -72,8 +73,9 @@ class Conversations:
     def __init__(self, bot: Callable[[], Bot], store: Store, events: EventBus | None = None,
                  now: Callable[[], dt.datetime] | None = None,
                  notify: Callable[[dict[str, Any]], None] | None = None,
-                 display_names: dict[str, str] | None = None) -> None:
+                 display_names: dict[str, str] | None = None, desk: Desk | None = None) -> None:
         self._bot = bot
+        self.desk = desk  # presence, assignment, reception (None: by hand, the bot first, nobody's presence known)
         self.display_names = display_names or {}  # agent -> the name shoppers see (else the agent's own)
         self.store = store
         self.events = events or EventBus()
@@ -98,6 +100,9 @@ class Conversations:
         out, after = self.bot.turn(text, SessionState(fallbacks=chat.fallbacks, last_intent=chat.last_intent,
                                                        last_text=last_text))
         reading = time.perf_counter() - started
+        if chat.mode != "human" and out.route != "human" and self.desk and self.desk.to_person(last_text is None):
+            out = replace(out, route="human", action="handoff", reason=Reason.RECEPTION.value, reply="",
+                          suggestions=[])  # the shop's reception mode: a person, while one is online
         reply = self._store_turn(chat, text, out, after, new=session_id is None)
         if self.observe is not None:
             self.observe(reply, reading)
@@ -184,9 +189,11 @@ class Conversations:
     def _hand_off(self, session_id: str, text: str, out: Reply, new: bool) -> Reply:
         guesses = [p.as_dict() for p in out.ranking[:3]]
         closed = self._closed_text()
+        if closed is None and self.desk is not None and not self.desk.anyone("online", "busy"):
+            closed = say(self.bot.kb.shop, "offline")  # nobody at the desk: honest, not "someone is coming"
 
         def reply(position: int) -> str:
-            return f"{out.reply}\n{closed or self._waiting_text(position)}"
+            return "\n".join(filter(None, (out.reply, closed or self._waiting_text(position))))
 
         _, h, bot_msg, position = self.store.hand_off(
             session_id, text, new_session=new, reason=out.reason or "requested", intent=out.intent, guesses=guesses,
@@ -198,6 +205,7 @@ class Conversations:
         if self._notify is not None:
             self._notify({"type": "handoff.created", "handoff": public})
         self.events.publish(f"session:{session_id}", {"type": "message", "message": message_dict(bot_msg)})
+        self.dispatch()
         return replace(out, reply=bot_msg.text, session_id=session_id, message_id=bot_msg.id,
                        handoff={"id": h.id, "status": h.status, "position": position})
 
@@ -273,7 +281,18 @@ class Conversations:
         if msg is not None:
             self.events.publish(f"session:{h.session_id}", {"type": "message", "message": message_dict(msg)})
         self.events.publish("agents", {"type": "resolved", "handoff": handoff_dict(h)})
+        self.dispatch()  # a slot freed
         return handoff_dict(h)
+
+    def dispatch(self) -> None:
+        """The desk's work, told to agents: quiet agents' chats back in the queue, waiting ones given out."""
+        if self.desk is None:
+            return
+        for h, agent, note in self.desk.requeue_quiet():
+            self.events.publish("agents", {"type": "requeued", "handoff": handoff_dict(h), "from": agent,
+                                           "message": message_dict(note)})
+        for h in self.desk.assign():
+            self.events.publish("agents", {"type": "assigned", "handoff": handoff_dict(h), "to": h.agent})
 
 
 def export_labels(store: Store) -> list[dict[str, Any]]:

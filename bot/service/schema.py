@@ -114,6 +114,8 @@ class Handoff(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     assigned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # When its present agent got it (an assignment, a transfer; a claim sets assigned_at): their silence counts from it.
+    taken_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     # One open handoff per session, enforced by the database: concurrent messages of one session
     # cannot open two (a partial unique index, on SQLite and PostgreSQL alike).
@@ -122,6 +124,17 @@ class Handoff(Base):
               sqlite_where=text("status IN ('waiting', 'assigned')"),
               postgresql_where=text("status IN ('waiting', 'assigned')")),
     )
+
+
+class AgentPresence(Base):
+    """An agent's chosen status (online | busy | away), when their console was last heard from, and their
+    turn in automatic assignment (bot.service.desk)."""
+
+    __tablename__ = "agent_presence"
+    agent: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    seen_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    turn: Mapped[int] = mapped_column(Integer, default=0)  # the round robin's: the lowest is given the next chat
 
 
 class KbChange(Base):

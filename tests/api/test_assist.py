@@ -156,10 +156,13 @@ def test_what_a_transfer_refuses(server: Server) -> None:
 
 
 def test_the_agents_and_their_display_names(server: Server) -> None:
+    # Bob's console is there (a heartbeat); the others have not been heard from: away.
+    httpx.post(server.url + "/v1/agent/heartbeat", headers=BOB).raise_for_status()
     out = get(server, "/v1/agents", headers=BOB)
     assert out["me"] == "bob"
-    assert out["data"] == [{"name": "alice", "display_name": "小美"}, {"name": "bob", "display_name": "阿强"},
-                           {"name": "carol", "display_name": "carol"}]
+    assert out["data"] == [{"name": "alice", "display_name": "小美", "status": "away", "chats": 0},
+                           {"name": "bob", "display_name": "阿强", "status": "online", "chats": 0},
+                           {"name": "carol", "display_name": "carol", "status": "away", "chats": 0}]
 
 
 def test_the_manager_edits_the_phrases(server: Server, phrases_file: Path) -> None:

@@ -34,7 +34,7 @@ def test_every_figure_of_a_day_is_what_was_counted_by_hand(store: Store, clock: 
         "conversations": 6,  # A B C D E H (F and G wrote on other days)
         "handed_off": 3, "containment_rate": 0.5,
         "handoff_reasons": {"requested": 1, "complaint": 1, "problem": 1, "low_confidence": 0,
-                            "repeated_fallback": 0, "out_of_scope": 0},
+                            "repeated_fallback": 0, "out_of_scope": 0, "reception": 0},
         "bot_turns": 6,  # A 2, B 3, H 1; handoffs' notices are not the bot's own work
         "unanswered_turns": 2, "unanswered_rate": 0.3333,
         "feedback": {"helpful": 2, "unhelpful": 1},

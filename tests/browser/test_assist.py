@@ -98,7 +98,7 @@ def test_a_draft_a_phrase_and_a_transfer(server: Server, browser: Any, viewport:
     # Alice gives the chat to bob with a note.
     alice.get_by_role("button", name="转交", exact=True).click()
     expect(alice.get_by_label("转交给")).to_have_value("bob")
-    expect(alice.locator("#transfer-to option")).to_have_text(["bob（阿强）"])
+    expect(alice.locator("#transfer-to option")).to_have_text(["bob（阿强） · 在线（0 个会话）"])  # his console is open
     alice.get_by_label("转交备注").fill("顾客想确认发货时间，已回复")
     alice.get_by_role("button", name="确认转交").click()
     expect(alice.locator("#notice")).to_have_text(f"已将会话 #{hid} 转交给bob（阿强）")
