@@ -16,7 +16,22 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors, logs, metrics, middleware
 from api.integrations import Outbound
-from api.routes import admin, assist, chat, handoffs, health, kb, orders, pages, rasa, review, stats, train, widget
+from api.routes import (
+    admin,
+    assist,
+    chat,
+    handoffs,
+    health,
+    images,
+    kb,
+    orders,
+    pages,
+    rasa,
+    review,
+    stats,
+    train,
+    widget,
+)
 from api.routes.chatwoot import router as chatwoot_router
 from api.routes.metrics import router as metrics_router
 from bot import __version__
@@ -158,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(metrics.MetricsMiddleware)  # the outermost: the others' refusals are counted too
     app.include_router(health.router)
     app.include_router(chat.router)
+    app.include_router(images.router)
     app.include_router(handoffs.router)
     app.include_router(assist.router)
     app.include_router(admin.router)

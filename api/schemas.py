@@ -113,6 +113,7 @@ class MessageOut(BaseModel):
     author: str | None = None
     created_at: str | None = None
     to: str | None = None  # a transfer (agents only): the colleague who got the chat
+    image: dict[str, Any] | None = None  # a picture the shopper sent: {"id", "type", "width", "height"}
 
 
 class MessagesOut(BaseModel):
@@ -275,6 +276,7 @@ class WidgetOut(BaseModel):
     quick_replies: list[QuickReply]
     handoff_message: str
     texts: dict[str, str] = Field(description="the widget's labels, in the shop's voice")
+    image_max_bytes: int = Field(0, description="the largest picture a shopper may send (KEFU_MAX_IMAGE_BYTES)")
 
 
 class CatalogueEntry(BaseModel):

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.dialogue.results import Reply
-from bot.dialogue.voice import say
 from bot.errors import ConflictError, InvalidInputError
 from bot.integrations import notice
 from bot.service.conversations import Conversations
@@ -128,17 +127,6 @@ def message_body(text: str, suggestions: list[dict[str, str]]) -> dict[str, Any]
     return body
 
 
-def _no_queue_place(conv: Conversations, reply: Reply) -> str:
-    """The reply without its last line when that is the place in kefu's queue, which means nothing in
-    Chatwoot (its agents have their own queue)."""
-    text, shop = str(reply.reply), conv.bot.kb.shop
-    position = (reply.handoff or {}).get("position") if reply.action == "handoff" else None
-    if not isinstance(position, int):
-        return text
-    place = say(shop, "waiting_next") if position <= 1 else say(shop, "waiting", ahead=position - 1)
-    return text[: -len(place) - 1] if text.endswith("\n" + place) else text
-
-
 class ChatwootBot:
     """Answers a Chatwoot conversation's pending messages; hands it to Chatwoot's agents when kefu would."""
 
@@ -184,7 +172,7 @@ class ChatwootBot:
 
     def _answer(self, conv: Conversations, incoming: Incoming, reply: Reply) -> None:
         if reply.reply:
-            self._post(incoming, "messages", message_body(_no_queue_place(conv, reply), reply.suggestions))
+            self._post(incoming, "messages", message_body(str(reply.reply), reply.suggestions))
         if reply.action != "handoff" or reply.reply is None or not reply.handoff:
             return
         try:  # Chatwoot's agents have it: kefu's own console shows it as theirs

@@ -25,6 +25,7 @@ from bot.service.events import EventBus
 from bot.service.queue import QueueFilter, open_counts
 from bot.service.schema import ChatSession, Handoff, Message, as_utc
 from bot.service.store import Store
+from bot.service.waiting import ACK, RECENT, needs_ack, tell_shoppers
 
 log = logging.getLogger(__name__)
 # A handoff's transcript: the newest messages of the chat (the one that was handed off among them).
@@ -46,6 +47,8 @@ def message_dict(m: Message) -> dict[str, Any]:
            "created_at": iso(m.created_at)}
     if m.role in AGENTS_ONLY:  # a transfer: to whom
         out["to"] = (m.extra or {}).get("to")
+    if (m.extra or {}).get("image"):  # a picture the shopper sent (bot.media): {"id", "type", "width", "height"}
+        out["image"] = m.extra["image"]  # type: ignore[index]
     return out
 
 
@@ -168,6 +171,10 @@ class Conversations:
             answer = (str(out.reply), {"last_intent": after.last_intent},
                       {"intent": out.intent, "confidence": out.confidence,
                        "extra": {"action": "suggest", "suggestions": out.suggestions}})
+        elif needs_ack(self.store.messages(session_id, limit=RECENT, newest=True), self._now()):
+            # stored only while nobody has claimed the chat (bot.service.waiting: once per burst)
+            answer = (say(self.bot.kb.shop, "waiting_ack"), {}, {"extra": {"action": ACK}})
+            out = replace(out, route="human", action=ACK, confidence=0.0, suggestions=[])
         stored = self.store.message_to_agent(session_id, text, answer)
         if stored is None:
             return None
@@ -177,6 +184,8 @@ class Conversations:
         if bot_msg is None:
             return Reply("human", "handoff", h.intent, 0.0, None, h.reason, session_id=session_id, message_id=msg.id,
                          handoff=handoff)
+        if out.action == ACK:
+            out = replace(out, intent=h.intent, reason=h.reason, reply=bot_msg.text)
         self.events.publish("agents", {"type": "message", "handoff_id": h.id, "message": message_dict(bot_msg)})
         self.events.publish(f"session:{session_id}", {"type": "message", "message": message_dict(bot_msg)})
         return replace(out, session_id=session_id, message_id=bot_msg.id, handoff=handoff)
@@ -185,8 +194,8 @@ class Conversations:
         guesses = [p.as_dict() for p in out.ranking[:3]]
         closed = self._closed_text()
 
-        def reply(position: int) -> str:
-            return f"{out.reply}\n{closed or self._waiting_text(position)}"
+        def reply(position: int) -> str:  # the entry's answer says a person is coming; the place is the widget's banner
+            return f"{out.reply}\n{closed}" if closed else str(out.reply)
 
         _, h, bot_msg, position = self.store.hand_off(
             session_id, text, new_session=new, reason=out.reason or "requested", intent=out.intent, guesses=guesses,
@@ -200,11 +209,6 @@ class Conversations:
         self.events.publish(f"session:{session_id}", {"type": "message", "message": message_dict(bot_msg)})
         return replace(out, reply=bot_msg.text, session_id=session_id, message_id=bot_msg.id,
                        handoff={"id": h.id, "status": h.status, "position": position})
-
-    def _waiting_text(self, position: int) -> str:
-        if position <= 1:
-            return say(self.bot.kb.shop, "waiting_next")
-        return say(self.bot.kb.shop, "waiting", ahead=position - 1)
 
     def _closed_text(self) -> str | None:
         shop = self.bot.kb.shop
@@ -256,13 +260,19 @@ class Conversations:
     def claim(self, handoff_id: int, agent: str) -> dict[str, Any]:
         h = self.store.claim(handoff_id, agent)
         self.events.publish("agents", {"type": "claimed", "handoff": handoff_dict(h)})
+        self.tell_shoppers(h)
         return handoff_dict(h)
+
+    def tell_shoppers(self, h: Handoff) -> None:
+        """The shopper of `h` hears who has the chat, those waiting behind it their place (bot.service.waiting)."""
+        tell_shoppers(self.store, self.events, h, self.display_names)
 
     def agent_message(self, handoff_id: int, agent: str, text: str) -> dict[str, Any]:
         text = check_message(text)
         h, msg, claimed = self.store.agent_reply(handoff_id, agent, text)
         if claimed:
             self.events.publish("agents", {"type": "claimed", "handoff": handoff_dict(h)})
+            self.tell_shoppers(h)
         self.events.publish(f"session:{h.session_id}", {"type": "message", "message": self.for_shopper(msg)})
         return message_dict(msg)
 
@@ -273,6 +283,7 @@ class Conversations:
         if msg is not None:
             self.events.publish(f"session:{h.session_id}", {"type": "message", "message": message_dict(msg)})
         self.events.publish("agents", {"type": "resolved", "handoff": handoff_dict(h)})
+        self.tell_shoppers(h)
         return handoff_dict(h)
 
 
