@@ -23,7 +23,8 @@ from bot.service.waiting import ACK, RECENT, needs_ack
 
 def send_picture(conv: Conversations, session_id: str, data: bytes, max_bytes: int) -> dict[str, Any]:
     """Check and store the picture, then pass it to the person as the shopper's message (with the
-    acknowledgement of a burst while nobody has the chat, as for text); the message as the shopper sees it."""
+    acknowledgement of a burst while nobody has the chat, as for text); the message as the shopper sees it
+    (their own stream does not repeat it, as for text)."""
     picture = check(data, max_bytes)
     shop = conv.bot.kb.shop
     conv.store.get_session(session_id)  # 404 for an unknown session
@@ -46,7 +47,6 @@ def send_picture(conv: Conversations, session_id: str, data: bytes, max_bytes: i
         if ack and h.status == "waiting":
             reply = insert_message(s, session_id, "bot", say(shop, "waiting_ack"), now, extra={"action": ACK})
     conv.events.publish("agents", {"type": "message", "handoff_id": h.id, "message": message_dict(msg)})
-    conv.events.publish(f"session:{session_id}", {"type": "message", "message": message_dict(msg)})
     if reply is not None:
         conv.events.publish("agents", {"type": "message", "handoff_id": h.id, "message": message_dict(reply)})
         conv.events.publish(f"session:{session_id}", {"type": "message", "message": message_dict(reply)})
