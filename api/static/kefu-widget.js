@@ -329,7 +329,7 @@
     if (handoff.status === "assigned") {
       var name = handoff.agent || servedBy;
       if (handoff.agent && handoff.agent !== servedBy && !restoring) {
-        var note = bubble("note", T("agent_joined_note", { author: handoff.agent }));
+        var note = bubble("joined", T("agent_joined_note", { author: handoff.agent }));
         note.setAttribute("role", "status");
       }
       servedBy = name;

@@ -227,7 +227,7 @@ def test_widget_contrast_and_focus(server: Server, browser: Any, viewport: dict[
     waiting = httpx.get(server.url + "/v1/handoffs?status=waiting", headers={"Authorization": f"Bearer {AGENT_TOKEN}"})
     hid = waiting.json()["data"][0]["id"]
     httpx.post(f"{server.url}/v1/handoffs/{hid}/claim", headers={"Authorization": f"Bearer {AGENT_TOKEN}"})
-    expect(widget.locator(".kefu-note")).to_have_text("alice 为您服务")
+    expect(widget.locator(".kefu-joined")).to_have_text("alice 为您服务")
     expect(widget.get_by_role("button", name="发送图片")).to_be_visible()
     low = low_contrast(page, WIDGET)
     assert low == [], low

@@ -142,7 +142,7 @@ def test_waiting_shopper_sends_a_photo_and_hears_the_agent_join(named_server: Se
     console.get_by_role("button", name="认领").click()
     expect(console.locator("#handoff-meta")).to_contain_text("处理中")
     expect(status).to_have_text("人工客服 小美 正在为您服务")
-    expect(widget.locator(".kefu-note")).to_have_text("小美 为您服务")
+    expect(widget.locator(".kefu-joined")).to_have_text("小美 为您服务")
     expect(widget.locator(".kefu-agent")).to_have_count(0)
     assert "alice" not in widget.inner_text()
     expect(image_button).to_be_visible()  # still: the person has the chat
