@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bot.dialogue.voice import say
 from bot.errors import (
     ConflictError,
+    ImageRefusedError,
     IncompatibleModelError,
     InvalidInputError,
     KefuError,
@@ -59,6 +60,11 @@ def install(app: FastAPI) -> None:
     async def _kefu(request: Request, exc: KefuError) -> JSONResponse:
         if isinstance(exc, SessionNotFoundError):  # the shopper reads this one: in the shop's voice
             return error_response(404, "not_found", say(request.app.state.bot().kb.shop, "no_session"))
+        if isinstance(exc, ImageRefusedError):  # the shopper reads it too: the shop's voice, the reason in English
+            status = {"too_large": 413, "no_person": 409}.get(exc.kind, 422)
+            mb = request.app.state.settings.max_image_bytes / 1_048_576
+            message = say(request.app.state.bot().kb.shop, f"image_{exc.kind}", max_mb=f"{mb:g}")
+            return error_response(status, f"image_{exc.kind}", message, str(exc))
         for cls, status, code in _STATUS:
             if isinstance(exc, cls):
                 return error_response(status, code, str(exc))

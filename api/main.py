@@ -22,6 +22,7 @@ from api.routes import (
     chat,
     handoffs,
     health,
+    images,
     kb,
     orders,
     pages,
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(metrics.MetricsMiddleware)  # the outermost: the others' refusals are counted too
     app.include_router(health.router)
     app.include_router(chat.router)
+    app.include_router(images.router)
     app.include_router(handoffs.router)
     app.include_router(assist.router)
     app.include_router(presence.router)

@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +24,7 @@ SECURITY_HEADERS = [
     (b"referrer-policy", b"strict-origin-when-cross-origin"),
     (b"x-frame-options", b"SAMEORIGIN"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
-    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
                                  b"connect-src 'self'; frame-ancestors 'self'; base-uri 'self'; form-action 'self'"),
 ]
 
@@ -40,6 +41,8 @@ async def _json(send: Send, status: int, code: str, message: str,
 
 
 ADMIN_PREFIX = "/v1/admin/"
+# A shopper's picture (api/routes/images.py): its own, larger limit.
+IMAGE_UPLOAD = re.compile(r"^/v1/chat/[^/]+/images$")
 # The shopper's endpoints, limited per address: kefu's chat, and Rasa's REST channel (api/routes/rasa.py).
 SHOPPER_PREFIXES = ("/v1/chat", "/webhooks/rest/")
 
@@ -48,14 +51,18 @@ class BodyLimitMiddleware:
     """413 for bodies over the limit, whether or not Content-Length says so; 408 for a body that
     does not arrive whole within `timeout` seconds (a slow or stalled client holds no worker)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float, admin_bytes: int | None = None) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float, admin_bytes: int | None = None,
+                 image_bytes: int | None = None) -> None:
         self.app, self.max_bytes, self.timeout = app, max_bytes, timeout
         self.admin_bytes = admin_bytes or max_bytes  # the manager's routes: a whole entry's examples
+        self.image_bytes = image_bytes or max_bytes  # a shopper's picture
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         limit = self.admin_bytes if scope["path"].startswith(ADMIN_PREFIX) else self.max_bytes
+        if IMAGE_UPLOAD.match(scope["path"]):
+            limit = self.image_bytes
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             return await _json(send, 413, "too_large", f"request body over {limit} bytes")
@@ -202,7 +209,7 @@ def install(app: Any, settings: Settings) -> None:
     app.add_middleware(RateLimitMiddleware, limiter=limiter, per_ip=settings.rate_limit_ip,
                        per_session=settings.rate_limit_session, window=settings.rate_limit_window)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, timeout=settings.request_timeout,
-                       admin_bytes=settings.max_admin_body_bytes)
+                       admin_bytes=settings.max_admin_body_bytes, image_bytes=settings.max_image_bytes)
     app.add_middleware(ClientAddressMiddleware, trusted=settings.trusted_proxies)
     app.add_middleware(SecurityHeadersMiddleware)
     origins = settings.origins()

@@ -114,6 +114,7 @@ class MessageOut(BaseModel):
     created_at: str | None = None
     to: str | None = None  # a transfer (agents only): the colleague who got the chat
     after: int | None = None  # a chat back in the queue (agents only): seconds its shopper waited for the agent
+    image: dict[str, Any] | None = None  # a picture the shopper sent: {"id", "type", "width", "height"}
 
 
 class MessagesOut(BaseModel):
@@ -278,6 +279,7 @@ class WidgetOut(BaseModel):
     quick_replies: list[QuickReply]
     handoff_message: str
     texts: dict[str, str] = Field(description="the widget's labels, in the shop's voice")
+    image_max_bytes: int = Field(0, description="the largest picture a shopper may send (KEFU_MAX_IMAGE_BYTES)")
 
 
 class CatalogueEntry(BaseModel):

@@ -191,7 +191,8 @@ async def shopper(port: int, tally: Tally, rng: random.Random, texts: tuple[list
                 session_id = out["session_id"]
                 tally.sessions.add(session_id)
                 tally.routes[out["route"]] += 1
-                if out["route"] == "human" and out.get("reply"):  # this message opened a handoff
+                # this message opened a handoff (an acknowledgement while waiting, action "ack", did not)
+                if out["route"] == "human" and out.get("action") == "handoff" and out.get("reply"):
                     tally.handoffs_started += 1
                     handed_off_at = time.perf_counter()
                 elif handed_off_at:  # WAIT_TEXT was sent: wait for the agent

@@ -45,3 +45,12 @@ class AlreadyHandedOffError(ConflictError):
 
 class KnowledgeWriteError(KefuError):
     """The data folder could not be written (permissions, a full disk); the old files were kept."""
+
+
+class ImageRefusedError(InvalidInputError):
+    """A picture kefu will not keep: `kind` says why (empty, too_large, not_image, polyglot, too_many_pixels,
+    no_person); the API answers in the shop's voice (`image_<kind>`)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import ConversationsDep, check_session_rate
@@ -23,6 +24,7 @@ from api.schemas import (
     RatingOut,
 )
 from bot.service.outcomes import give_feedback, rate
+from bot.service.waiting import shopper_handoff
 
 SessionId = Annotated[str, Path(pattern=SESSION_ID, description="the session id of the first reply")]
 
@@ -61,9 +63,30 @@ def messages(session_id: SessionId, conv: ConversationsDep,
     return {"session_id": session_id, "messages": conv.history(session_id, after)}
 
 
+class ShopperHandoff(BaseModel):
+    """The chat's open handoff as its shopper sees it (the `handoff` events of the stream say the same)."""
+
+    id: int
+    status: str  # waiting | assigned
+    position: int  # place in the queue while waiting (1: next), else 0
+    agent: str | None  # who has the chat, by the name shoppers see
+
+
+class ShopperHandoffOut(BaseModel):
+    handoff: ShopperHandoff | None
+
+
+@router.get("/{session_id}/handoff", response_model=ShopperHandoffOut)
+def handoff(session_id: SessionId, conv: ConversationsDep) -> Any:
+    """Whether a person has or will have the chat: the place in the queue, or who has it; null if nobody
+    (after a reload, and for a widget that polls)."""
+    return {"handoff": shopper_handoff(conv.store, session_id, conv.display_names)}
+
+
 @router.get("/{session_id}/events")
 async def events(session_id: SessionId, conv: ConversationsDep) -> EventSourceResponse:
-    """Server-sent events: every new message in this session (agents' replies included)."""
+    """Server-sent events: every new message in this session (agents' replies included), and `handoff`
+    when the chat's handoff moves (its place in the queue, an agent who takes it)."""
     await asyncio.to_thread(conv.store.get_session, session_id)  # 404 for unknown sessions
 
     async def stream() -> AsyncIterator[dict[str, str]]:

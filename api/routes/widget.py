@@ -32,7 +32,7 @@ def widget(request: Request) -> Any:
     quick = [q for q in shown["quick_replies"] if not q.get("family") or q["family"] in families]
     return {"shop_name": kb.shop.get("name", ""), "assistant_name": kb.shop.get("assistant_name", ""),
             "greeting": _greeting(kb), "quick_replies": quick, "handoff_message": shown["handoff_message"],
-            "texts": shown["texts"]}
+            "texts": shown["texts"], "image_max_bytes": request.app.state.settings.max_image_bytes}
 
 
 @router.get("/catalogue", response_model=CatalogueOut, responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})

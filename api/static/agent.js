@@ -587,8 +587,31 @@
     var text = m.role === "transfer" && !m.text ? "（无备注）" : m.text;
     if (m.role === "requeue") text = "顾客等待回复超过 " + waitText(m.after) + "，客服未回复，会话已退回队列";
     node.appendChild(el("span", { class: "msg-text" }, text));
+    if (m.image) node.appendChild(thumbnail(m.image));
     box.appendChild(node);
     box.scrollTop = box.scrollHeight;
+  }
+
+  // A shopper's picture: fetched with the agent's token (never in a URL), shown from a blob: URL as a
+  // thumbnail button that opens it full size.
+  function thumbnail(image) {
+    var btn = el("button", { type: "button", class: "msg-image", "aria-label": "查看顾客发送的图片（原图）" });
+    var img = el("img", { alt: "顾客发送的图片" });
+    btn.appendChild(img);
+    fetch("/v1/images/" + encodeURIComponent(image.id), { headers: { "Authorization": "Bearer " + token } })
+      .then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.blob();
+      })
+      .then(function (blob) { img.src = URL.createObjectURL(blob); })
+      .catch(function () { img.alt = "图片加载失败"; });
+    btn.addEventListener("click", function () {
+      if (!img.src) return;
+      $("image-full").src = img.src;
+      $("image-view").showModal();
+      $("image-close").focus();
+    });
+    return btn;
   }
 
   function act(promise) {

@@ -46,6 +46,9 @@
   var busy = false;
   var restored = false;       // the conversation has been reloaded from the server
   var restoring = false;      // showing the history after a reload (nothing to ask the shopper again)
+  var handoff = null;         // the chat's open handoff as the shopper sees it {id, status, position, agent}
+  var servedBy = null;        // the agent last named to the shopper (the join is told once per agent)
+  var uploading = null;       // the bubble of a picture on its way {node}
 
   // ---- DOM -------------------------------------------------------------------------------
   function el(tag, attrs, text) {
@@ -68,6 +71,22 @@
     var path = document.createElementNS(NS, "path");
     path.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"
                       + "M7 10.5a1.5 1.5 0 1 0 0 .01M12 10.5a1.5 1.5 0 1 0 0 .01M17 10.5a1.5 1.5 0 1 0 0 .01");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("fill-rule", "evenodd");
+    svg.appendChild(path);
+    return svg;
+  }
+
+  // A picture frame (the image button's icon).
+  function pictureIcon() {
+    var NS = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("class", "kefu-attach-icon");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS(NS, "path");
+    path.setAttribute("d", "M4 5h16a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1zm1 2v9.5l4-4 3 3 "
+                      + "3.5-3.5L19 15.5V7H5zm4.5 1.5a1.5 1.5 0 1 1 0 3 1.5 1.5 0 0 1 0-3z");
     path.setAttribute("fill", "currentColor");
     path.setAttribute("fill-rule", "evenodd");
     svg.appendChild(path);
@@ -122,6 +141,13 @@
   var form = el("form", { class: "kefu-form" });
   var input = el("textarea", { class: "kefu-input", rows: "1", maxlength: String(MAX_CHARS) });
   var send = el("button", { type: "submit", class: "kefu-send" });
+  // A picture for the person who has (or will have) the chat: shown only then.
+  var attach = el("button", { type: "button", class: "kefu-attach", hidden: "" });
+  attach.appendChild(pictureIcon());
+  var file = el("input", { type: "file", accept: "image/jpeg,image/png,image/webp,image/gif", hidden: "",
+                           tabindex: "-1", "aria-hidden": "true" });
+  form.appendChild(attach);
+  form.appendChild(file);
   form.appendChild(input);
   form.appendChild(send);
 
@@ -203,6 +229,20 @@
     return T("agent_serving", { author: author ? " " + author + " " : "" });
   }
 
+  function imageUrl(id) {
+    return BASE + "/v1/chat/" + encodeURIComponent(sessionId) + "/images/" + encodeURIComponent(id);
+  }
+
+  // A picture the shopper sent, in its bubble (scaled down; the server re-encoded it).
+  function showPicture(node, image) {
+    node.textContent = "";
+    node.classList.add("kefu-picture");
+    var img = el("img", { src: imageUrl(image.id), alt: T("image_alt"), loading: "lazy" });
+    if (image.width && image.height) { img.width = image.width; img.height = image.height; }
+    img.addEventListener("load", scrollDown);
+    node.appendChild(img);
+  }
+
   // One bubble; text always goes through textContent.
   function bubble(role, text, author) {
     var node = el("div", { class: "kefu-msg kefu-" + role });
@@ -235,7 +275,14 @@
   // A message from the history, the event stream or polling; each id is shown once.
   function showMessage(m) {
     if (!m || !m.id || shown[m.id]) return;
-    if (m.role === "shopper") {
+    if (m.role === "shopper" && m.image && uploading) {  // our picture, arriving before its upload's answer
+      uploading.node.dataset.id = m.id;
+      markSeen(m.id);
+      showPicture(uploading.node, m.image);
+      uploading = null;
+      return;
+    }
+    if (m.role === "shopper" && !m.image) {
       for (var i = 0; i < pending.length; i++) {
         if (pending[i].text === m.text) {  // our own message, sent from this page
           pending[i].node.dataset.id = m.id;
@@ -248,10 +295,12 @@
     markSeen(m.id);
     var node = bubble(m.role, m.text, m.author);
     node.dataset.id = m.id;
+    if (m.image) showPicture(node, m.image);
     if (m.role === "agent") {
+      servedBy = m.author || servedBy;
       setStatus(serving(m.author), "agent");
     } else if (m.role === "system") {
-      setStatus(null);
+      setHandoff(null);
       if (!restoring) ratingForm();
     }
     if (m.role !== "shopper" && panel.hidden) {
@@ -268,15 +317,43 @@
     status.className = "kefu-status" + (kind ? " kefu-status-" + kind : "");
   }
 
-  function queueStatus(handoff) {
-    if (!handoff) return;
+  // The banner of a handoff {id, status, position, agent}: the place in the queue while it waits, who has
+  // the chat once an agent took it (told once in the chat too, the moment it happens); null: nobody.
+  function setHandoff(h) {
+    handoff = h && (h.status === "waiting" || h.status === "assigned") ? h : null;
+    attach.hidden = !handoff;
+    if (!handoff) {
+      servedBy = null;
+      return setStatus(null);
+    }
     if (handoff.status === "assigned") {
-      setStatus(T("agent_joined"), "agent");
+      var name = handoff.agent || servedBy;
+      if (handoff.agent && handoff.agent !== servedBy && !restoring) {
+        var note = bubble("joined", T("agent_joined_note", { author: handoff.agent }));
+        note.setAttribute("role", "status");
+      }
+      servedBy = name;
+      setStatus(name ? serving(name) : T("agent_joined"), "agent");
     } else if (handoff.position > 1) {
       setStatus(T("queue_ahead", { ahead: handoff.position - 1 }), "queue");
     } else {
       setStatus(T("queue_next"), "queue");
     }
+  }
+
+  // The chat's handoff as the server has it now (after a reload, a reconnection, and when polling).
+  function refreshHandoff() {
+    if (!sessionId) return Promise.resolve();
+    return api("/v1/chat/" + encodeURIComponent(sessionId) + "/handoff")
+      .then(function (body) { setHandoff(body.handoff); })
+      .catch(function () {});
+  }
+
+  // A reply's handoff {id, status, position} (no agent's name: the banner keeps the one it has).
+  function queueStatus(h) {
+    if (!h) return;
+    if (h.status === "assigned" && handoff && handoff.status === "assigned") return;
+    setHandoff({ id: h.id, status: h.status, position: h.position, agent: null });
   }
 
   function setTyping(on) {
@@ -336,6 +413,42 @@
         busy = false;
         send.disabled = false;
         setTyping(false);
+      });
+  }
+
+  // ---- a picture for the person ------------------------------------------------------------
+  function sendPicture(picked) {
+    if (!picked || !sessionId || uploading) return;
+    var max = config && config.image_max_bytes;
+    var mb = max ? Math.round(max / 104857.6) / 10 : 0;
+    if (max && picked.size > max) return bubble("error", T("image_too_large", { max_mb: mb }));
+    var node = bubble("shopper", T("image_sending"));
+    var mine = uploading = { node: node };
+    fetch(BASE + "/v1/chat/" + encodeURIComponent(sessionId) + "/images",
+          { method: "POST", body: picked, headers: { "Content-Type": "application/octet-stream",
+                                                     "Accept": "application/json" } })
+      .then(function (r) {
+        return r.json().catch(function () { return {}; }).then(function (body) {
+          if (!r.ok) {
+            var err = new Error(body.error === "too_large" ? T("image_too_large", { max_mb: mb })
+                                : body.message || ("HTTP " + r.status));
+            err.status = r.status;
+            throw err;
+          }
+          return body;
+        });
+      })
+      .then(function (m) {
+        if (uploading !== mine) return;  // (the event stream or polling brought it first)
+        uploading = null;
+        node.dataset.id = m.id;
+        markSeen(m.id);
+        showPicture(node, m.image);
+      })
+      .catch(function (err) {
+        if (uploading === mine) uploading = null;
+        node.remove();
+        bubble("error", err.status ? err.message : T("network_error"));
       });
   }
 
@@ -436,6 +549,10 @@
     events.addEventListener("ready", function () {
       sseFailures = 0;
       catchUp().catch(function () {});  // whatever arrived while (re)connecting
+      if (handoff) refreshHandoff();    // and the queue's moves meanwhile
+    });
+    events.addEventListener("handoff", function (e) {
+      try { setHandoff(JSON.parse(e.data).handoff); } catch (err) { /* not for us */ }
     });
     events.addEventListener("message", function (e) {
       try { showMessage(JSON.parse(e.data).message); } catch (err) { /* not for us */ }
@@ -455,6 +572,7 @@
       catchUp().catch(function (err) {
         if (err.status === 404) stopListening();
       });
+      if (handoff) refreshHandoff();  // the place in the queue, an agent who took the chat
     }, POLL_MS);
   }
 
@@ -474,7 +592,11 @@
         unread = 0;
         badge.hidden = true;
         restoreStatus(msgs);
-        listen();
+        restoring = true;
+        return refreshHandoff().then(function () {
+          restoring = false;
+          listen();
+        });
       })
       .catch(function (err) {
         if (err.status === 404) {
@@ -484,16 +606,13 @@
       });
   }
 
-  // After a reload: is a person on the way, or already in the chat?
+  // After a reload, until the server says where the chat stands (refreshHandoff): is a person on the
+  // way, or already in the chat?
   function restoreStatus(msgs) {
     for (var i = msgs.length - 1; i >= 0; i--) {
       var m = msgs[i];
       if (m.role === "system") return setStatus(null);
       if (m.role === "agent") return setStatus(serving(m.author), "agent");
-      if (m.role === "bot") {
-        if (m.intent && m.intent.indexOf("human.") === 0) setStatus(T("queue"), "queue");
-        return;
-      }
     }
   }
 
@@ -514,6 +633,8 @@
     input.setAttribute("aria-label", T("input"));
     input.setAttribute("placeholder", T("placeholder"));
     send.setAttribute("aria-label", T("send"));
+    attach.setAttribute("aria-label", T("image"));
+    attach.setAttribute("title", T("image"));
     send.textContent = T("send");
     greeting.textContent = cfg.greeting;
     quick.textContent = "";
@@ -555,6 +676,12 @@
   }
 
   humanBtn.addEventListener("click", function () { if (config) ask(config.handoff_message); });
+  attach.addEventListener("click", function () { file.click(); });
+  file.addEventListener("change", function () {
+    var picked = file.files && file.files[0];
+    file.value = "";  // the same picture may be chosen again
+    sendPicture(picked);
+  });
   launcher.addEventListener("click", function () {
     if (panel.hidden) openPanel(); else closePanel();
   });

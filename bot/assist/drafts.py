@@ -40,6 +40,8 @@ def drafts(bot: Bot, store: Store, handoff_id: int, k: int = DRAFTS) -> dict[str
     if msg is None:
         return out
     out["message"] = {"id": msg.id, "text": msg.text, "created_at": iso(msg.created_at)}
+    if (msg.extra or {}).get("image"):  # a picture (bot.media): nothing the bot could answer
+        return out
     norm = normalize(msg.text)
     if not norm:  # only emoji or symbols: nothing to rank
         return out

@@ -45,6 +45,7 @@ def transfer(conv: Conversations, handoff_id: int, agent: str, to: str, note: st
     event = {"type": "transferred", "handoff": handoff_dict(h), "from": agent, "to": to, "note": note,
              "message": message_dict(msg)}
     conv.events.publish("agents", event)
+    conv.tell_shoppers(h)  # the shopper's banner names whoever has the chat now; the note stays the agents'
     conv.dispatch()  # the giver's slot is free
     return event
 

@@ -128,17 +128,12 @@ def message_body(text: str, suggestions: list[dict[str, str]]) -> dict[str, Any]
     return body
 
 
-def _no_queue_place(conv: Conversations, reply: Reply) -> str:
-    """The reply without its last line when that is the place in kefu's queue, or that none of kefu's
-    agents is online, which mean nothing in Chatwoot (its agents have their own queue)."""
-    text, shop = str(reply.reply), conv.bot.kb.shop
-    position = (reply.handoff or {}).get("position") if reply.action == "handoff" else None
-    if not isinstance(position, int):
-        return text
-    place = say(shop, "waiting_next") if position <= 1 else say(shop, "waiting", ahead=position - 1)
-    for line in (place, say(shop, "offline")):  # nor kefu's agents' presence: Chatwoot's are not in it
-        if text.endswith("\n" + line):
-            return text[: -len(line) - 1]
+def _without_presence(conv: Conversations, reply: Reply) -> str:
+    """The reply without its last line when that says none of kefu's agents is online, which means
+    nothing in Chatwoot (its agents are not in kefu's presence)."""
+    text, offline = str(reply.reply), say(conv.bot.kb.shop, "offline")
+    if reply.action == "handoff" and text.endswith("\n" + offline):
+        return text[: -len(offline) - 1]
     return text
 
 
@@ -187,7 +182,7 @@ class ChatwootBot:
 
     def _answer(self, conv: Conversations, incoming: Incoming, reply: Reply) -> None:
         if reply.reply:
-            self._post(incoming, "messages", message_body(_no_queue_place(conv, reply), reply.suggestions))
+            self._post(incoming, "messages", message_body(_without_presence(conv, reply), reply.suggestions))
         if reply.action != "handoff" or reply.reply is None or not reply.handoff:
             return
         try:  # Chatwoot's agents have it: kefu's own console shows it as theirs

@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.dialogue.engine import Bot, check_message
-from bot.dialogue.policy import Reason, SessionState
+from bot.dialogue.policy import REASON_INTENT, Reason, SessionState
 from bot.dialogue.results import Reply
 from bot.dialogue.voice import say
 from bot.errors import AlreadyHandedOffError, ConflictError, InvalidInputError, SessionNotFoundError
@@ -26,6 +26,7 @@ from bot.service.events import EventBus
 from bot.service.queue import QueueFilter, open_counts
 from bot.service.schema import ChatSession, Handoff, Message, as_utc
 from bot.service.store import Store
+from bot.service.waiting import ACK, RECENT, needs_ack, tell_shoppers
 
 log = logging.getLogger(__name__)
 # A handoff's transcript: the newest messages of the chat (the one that was handed off among them).
@@ -47,6 +48,8 @@ def message_dict(m: Message) -> dict[str, Any]:
            "created_at": iso(m.created_at)}
     if m.role in AGENTS_ONLY:  # a transfer: to whom; a chat back in the queue: after how many seconds unanswered
         out.update({k: (m.extra or {}).get(k) for k in ("to", "after")})
+    if (m.extra or {}).get("image"):  # a picture the shopper sent (bot.media): {"id", "type", "width", "height"}
+        out["image"] = m.extra["image"]  # type: ignore[index]
     return out
 
 
@@ -101,8 +104,8 @@ class Conversations:
                                                        last_text=last_text))
         reading = time.perf_counter() - started
         if chat.mode != "human" and out.route != "human" and self.desk and self.desk.to_person(last_text is None):
-            out = replace(out, route="human", action="handoff", reason=Reason.RECEPTION.value, reply="",
-                          suggestions=[])  # the shop's reception mode: a person, while one is online
+            out = replace(out, route="human", action="handoff", reason=Reason.RECEPTION.value, suggestions=[],
+                          reply=self.bot.kb.answer(REASON_INTENT[Reason.RECEPTION]))  # the shop's reception mode
         reply = self._store_turn(chat, text, out, after, new=session_id is None)
         if self.observe is not None:
             self.observe(reply, reading)
@@ -173,6 +176,10 @@ class Conversations:
             answer = (str(out.reply), {"last_intent": after.last_intent},
                       {"intent": out.intent, "confidence": out.confidence,
                        "extra": {"action": "suggest", "suggestions": out.suggestions}})
+        elif needs_ack(self.store.messages(session_id, limit=RECENT, newest=True), self._now()):
+            # stored only while nobody has claimed the chat (bot.service.waiting: once per burst)
+            answer = (say(self.bot.kb.shop, "waiting_ack"), {}, {"extra": {"action": ACK}})
+            out = replace(out, route="human", action=ACK, confidence=0.0, suggestions=[])
         stored = self.store.message_to_agent(session_id, text, answer)
         if stored is None:
             return None
@@ -182,6 +189,8 @@ class Conversations:
         if bot_msg is None:
             return Reply("human", "handoff", h.intent, 0.0, None, h.reason, session_id=session_id, message_id=msg.id,
                          handoff=handoff)
+        if out.action == ACK:
+            out = replace(out, intent=h.intent, reason=h.reason, reply=bot_msg.text)
         self.events.publish("agents", {"type": "message", "handoff_id": h.id, "message": message_dict(bot_msg)})
         self.events.publish(f"session:{session_id}", {"type": "message", "message": message_dict(bot_msg)})
         return replace(out, session_id=session_id, message_id=bot_msg.id, handoff=handoff)
@@ -192,8 +201,8 @@ class Conversations:
         if closed is None and self.desk is not None and not self.desk.anyone("online", "busy"):
             closed = say(self.bot.kb.shop, "offline")  # nobody at the desk: honest, not "someone is coming"
 
-        def reply(position: int) -> str:
-            return "\n".join(filter(None, (out.reply, closed or self._waiting_text(position))))
+        def reply(position: int) -> str:  # the entry's answer says a person is coming; the place is the widget's banner
+            return "\n".join(filter(None, (out.reply, closed)))
 
         _, h, bot_msg, position = self.store.hand_off(
             session_id, text, new_session=new, reason=out.reason or "requested", intent=out.intent, guesses=guesses,
@@ -208,11 +217,6 @@ class Conversations:
         self.dispatch()
         return replace(out, reply=bot_msg.text, session_id=session_id, message_id=bot_msg.id,
                        handoff={"id": h.id, "status": h.status, "position": position})
-
-    def _waiting_text(self, position: int) -> str:
-        if position <= 1:
-            return say(self.bot.kb.shop, "waiting_next")
-        return say(self.bot.kb.shop, "waiting", ahead=position - 1)
 
     def _closed_text(self) -> str | None:
         shop = self.bot.kb.shop
@@ -264,13 +268,19 @@ class Conversations:
     def claim(self, handoff_id: int, agent: str) -> dict[str, Any]:
         h = self.store.claim(handoff_id, agent)
         self.events.publish("agents", {"type": "claimed", "handoff": handoff_dict(h)})
+        self.tell_shoppers(h)
         return handoff_dict(h)
+
+    def tell_shoppers(self, h: Handoff) -> None:
+        """The shopper of `h` hears who has the chat, those waiting behind it their place (bot.service.waiting)."""
+        tell_shoppers(self.store, self.events, h, self.display_names)
 
     def agent_message(self, handoff_id: int, agent: str, text: str) -> dict[str, Any]:
         text = check_message(text)
         h, msg, claimed = self.store.agent_reply(handoff_id, agent, text)
         if claimed:
             self.events.publish("agents", {"type": "claimed", "handoff": handoff_dict(h)})
+            self.tell_shoppers(h)
         self.events.publish(f"session:{h.session_id}", {"type": "message", "message": self.for_shopper(msg)})
         return message_dict(msg)
 
@@ -281,6 +291,7 @@ class Conversations:
         if msg is not None:
             self.events.publish(f"session:{h.session_id}", {"type": "message", "message": message_dict(msg)})
         self.events.publish("agents", {"type": "resolved", "handoff": handoff_dict(h)})
+        self.tell_shoppers(h)
         self.dispatch()  # a slot freed
         return handoff_dict(h)
 
@@ -291,8 +302,10 @@ class Conversations:
         for h, agent, note in self.desk.requeue_quiet():
             self.events.publish("agents", {"type": "requeued", "handoff": handoff_dict(h), "from": agent,
                                            "message": message_dict(note)})
+            self.tell_shoppers(h)  # waiting again, at its place
         for h in self.desk.assign():
             self.events.publish("agents", {"type": "assigned", "handoff": handoff_dict(h), "to": h.agent})
+            self.tell_shoppers(h)  # the shopper hears who has the chat
 
 
 def export_labels(store: Store) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     bindparam,
@@ -194,6 +195,19 @@ class Order(Base):
     session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)
     amount_cents: Mapped[int] = mapped_column(BigInteger)  # in fen: exact, on every database
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)  # when it was placed
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Picture(Base):
+    """A picture a shopper sent to a person (bot.media): re-encoded bytes, never the shopper's file or name."""
+
+    __tablename__ = "pictures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id"), index=True)  # whose: the shopper's key
+    content_type: Mapped[str] = mapped_column(String(32))  # image/jpeg | image/png | image/webp
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

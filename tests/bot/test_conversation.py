@@ -36,7 +36,9 @@ def test_queue_position_counts_waiting_handoffs(bot, store: Store) -> None:  # t
     first = conv.chat(None, "转人工")
     second = conv.chat(None, "我要找你们店长")
     assert (first.handoff["position"], second.handoff["position"]) == (1, 2)  # type: ignore[index]
-    assert "前面还有1位" in str(second.reply) and "下一位" in str(first.reply)
+    # One sentence says a person is coming (the entry's answer); the place is the widget's banner.
+    assert [str(r.reply).count("转接") for r in (first, second)] == [1, 1]
+    assert "排队" not in str(second.reply)
     conv.claim(first.handoff["id"], "alice")  # type: ignore[index]
     assert store.queue_position(second.handoff["id"]) == 1  # type: ignore[index]
 
@@ -45,9 +47,10 @@ def test_person_coming_is_said_once(bot, store: Store) -> None:  # type: ignore[
     conv = Conversations(lambda: bot, store, now=lambda: at(14))
     sid = conv.chat(None, "转人工").session_id
     follow = [conv.chat(sid, t) for t in ["在吗", "快点"]]
-    assert [f.reply for f in follow] == [None, None]
-    bot_msgs = [m for m in conv.history(sid) if m["role"] == "bot"]
-    assert len(bot_msgs) == 1
+    assert [f.action for f in follow] == ["ack", "handoff"]  # a burst is acknowledged once
+    assert follow[0].reply and "转接" not in follow[0].reply and follow[1].reply is None
+    bot_msgs = [m["text"] for m in conv.history(sid) if m["role"] == "bot"]
+    assert len(bot_msgs) == 2 and sum("转接" in t for t in bot_msgs) == 1
 
 
 def test_while_waiting_the_bot_answers_what_it_knows_and_the_agent_sees_it(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
@@ -57,7 +60,8 @@ def test_while_waiting_the_bot_answers_what_it_knows_and_the_agent_sees_it(bot, 
     waiting = conv.chat(sid, "可以开发票吗")
     assert (waiting.route, waiting.action, waiting.intent) == ("faq", "answer", "payment.invoice")
     assert waiting.reply and waiting.handoff == {"id": hid, "status": "waiting", "position": 1}
-    assert conv.chat(sid, "在吗").reply is None  # in the queue, a greeting calls the person
+    called = conv.chat(sid, "在吗")  # in the queue, a greeting calls the person (and is acknowledged)
+    assert (called.action, called.intent) == ("ack", "human.request")
     assert store.get_handoff(hid).status == "waiting"
     transcript = [(m["role"], m["text"]) for m in conv.detail(hid)["transcript"]]
     assert ("shopper", "可以开发票吗") in transcript and ("bot", waiting.reply) in transcript
@@ -77,8 +81,9 @@ def test_while_waiting_an_unsure_question_gets_quick_replies_and_a_line_for_the_
     assert (unsure.route, unsure.action) == ("faq", "suggest") and unsure.confidence >= WAITING_SUGGEST
     assert unsure.suggestions[0]["intent"] == "returns.cancel" and unsure.reply
     assert unsure.handoff == {"id": hid, "status": "waiting", "position": 1}
-    for line in ("订单号发你了 1234567", "就是昨天买的那个", "人呢"):
-        assert conv.chat(sid, line).reply is None, line
+    lines = [conv.chat(sid, line) for line in ("订单号发你了 1234567", "就是昨天买的那个", "人呢")]
+    assert [r.action for r in lines] == ["ack", "handoff", "handoff"]  # for the person: one acknowledgement
+    assert [r.reply is None for r in lines] == [False, True, True]
     transcript = [(m["role"], m["text"]) for m in conv.detail(hid)["transcript"]]
     assert ("bot", unsure.reply) in transcript and store.get_handoff(hid).status == "waiting"
 

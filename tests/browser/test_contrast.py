@@ -11,10 +11,12 @@ root to the page), a gradient or an image without a colour under it is not measu
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from tests.api.conftest import AGENT_TOKEN
 from tests.browser.conftest import ADMIN_TOKEN, Watch
@@ -221,6 +223,14 @@ def test_widget_contrast_and_focus(server: Server, browser: Any, viewport: dict[
     expect(widget.locator(".kefu-status")).to_contain_text("排队")
     low = low_contrast(page, WIDGET)
     assert low == [], low
+    # An agent takes the chat: the join told in the chat and the banner; the image button beside the box.
+    waiting = httpx.get(server.url + "/v1/handoffs?status=waiting", headers={"Authorization": f"Bearer {AGENT_TOKEN}"})
+    hid = waiting.json()["data"][0]["id"]
+    httpx.post(f"{server.url}/v1/handoffs/{hid}/claim", headers={"Authorization": f"Bearer {AGENT_TOKEN}"})
+    expect(widget.locator(".kefu-joined")).to_have_text("alice 为您服务")
+    expect(widget.get_by_role("button", name="发送图片")).to_be_visible()
+    low = low_contrast(page, WIDGET)
+    assert low == [], low
 
     # Every keyboard stop of the widget, Tab by Tab round the page.
     page.evaluate("() => document.activeElement.blur()")
@@ -235,6 +245,10 @@ def test_widget_contrast_and_focus(server: Server, browser: Any, viewport: dict[
 def test_agent_console_contrast_focus_and_fit(server: Server, browser: Any) -> None:
     """1366x768 with a long chat open: AA texts and rings, and 发送 and 结束会话 on screen."""
     hid = handoff_with_history(server, shopper_lines=12)
+    sid = httpx.get(f"{server.url}/v1/handoffs/{hid}", headers={"Authorization": f"Bearer {AGENT_TOKEN}"}).json()
+    png = io.BytesIO()
+    Image.new("RGB", (300, 200), (90, 120, 160)).save(png, "PNG")
+    httpx.post(f"{server.url}/v1/chat/{sid['session_id']}/images", content=png.getvalue())  # a thumbnail to reach
     handoff_with_history(server, shopper_lines=1)  # a second one waiting in the queue
     ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
     page = ctx.new_page()

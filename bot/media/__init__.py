@@ -1,0 +1,1 @@
+"""Pictures shoppers send to a person: checked by their content, re-encoded, stored, shown to agents."""
