@@ -1,6 +1,6 @@
 """The shop's figures on a real shop's history: a store filled with `messages` chat messages over
 60 days (sessions of ten messages, handoffs, agents' replies, feedback, ratings, orders), then
-`GET /v1/admin/stats`'s computation (bot.service.analytics.stats) over the last 30 days, timed.
+`GET /v1/admin/stats`'s computation (bot.figures.analytics.stats) over the last 30 days, timed.
 
 The history is written straight into the tables in batches (Core executemany), not through the chat
 path: what is measured is reading it. It is written in time order, as a shop's grows: the chat only
@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import text
 
 from bench.common import log
-from bot.service import analytics
+from bot.figures import analytics
 from bot.service.schema import Feedback, Handoff, Message, Order, Rating, new_token
 from bot.service.store import Store
 

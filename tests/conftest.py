@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.dialogue import knowledge
+from bot.figures import outcomes
 from bot.loader import load_bot
-from bot.service import outcomes
 from bot.service import store as store_module
 from tests.history import Clock
 from tests.server import drop_pg_schema, fresh_pg_schema, pg_available

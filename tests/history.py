@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from bot.service.outcomes import give_feedback, rate, record_order
+from bot.figures.outcomes import give_feedback, rate, record_order
 from bot.service.schema import new_token
 from bot.service.store import Store
 

@@ -20,7 +20,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BOT = ROOT / "bot"
-LAYERS = {"language": 0, "dialogue": 1, "service": 2, "manage": 3, "assist": 3, "integrations": 3, "media": 3}
+LAYERS = {"language": 0, "dialogue": 1, "service": 2, "manage": 3, "assist": 3, "integrations": 3, "media": 3,
+          "figures": 3}
 MAX_MODULES = 10
 MAX_LINES = 300
 # Modules whose Chinese is what they read, not what they say: lexicons and patterns.

@@ -197,7 +197,7 @@ def stats(
     """Print the shop's figures over whole days in the shop's time zone (shop.yml `timezone`): the
     same as GET /v1/admin/stats, read from the database."""
     from bot.dialogue import knowledge
-    from bot.service import analytics
+    from bot.figures import analytics
     from bot.service.store import Store
 
     settings = get_settings()

@@ -23,7 +23,7 @@ from api.schemas import (
     RatingIn,
     RatingOut,
 )
-from bot.service.outcomes import give_feedback, rate
+from bot.figures.outcomes import give_feedback, rate
 from bot.service.waiting import shopper_handoff
 
 SessionId = Annotated[str, Path(pattern=SESSION_ID, description="the session id of the first reply")]

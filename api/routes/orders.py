@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from api.deps import Bearer, ConversationsDep, bearer_name, get_app_settings
 from api.schemas import ErrorOut, OrderIn, OrderOut
-from bot.service.conversations import iso
-from bot.service.outcomes import record_order
+from bot.figures.outcomes import record_order
+from bot.service.schema import iso
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], responses={
     401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 404: {"model": ErrorOut}, 409: {"model": ErrorOut},

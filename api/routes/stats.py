@@ -1,4 +1,4 @@
-"""The shop's figures for the manager (bot/service/analytics.py defines each one)."""
+"""The shop's figures for the manager (bot/figures/analytics.py defines each one)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import ConversationsDep
 from api.routes.admin import ManagerDep
 from api.schemas import ErrorOut
-from bot.service import analytics
+from bot.figures import analytics
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses={
     401: {"model": ErrorOut}, 403: {"model": ErrorOut}, 422: {"model": ErrorOut}})
@@ -23,6 +23,6 @@ def stats(manager: ManagerDep, conv: ConversationsDep,
           end: Annotated[str | None, Query(alias="to", pattern=DAY, description="last day (default: today)")] = None,
           ) -> Any:
     """Conversations, containment, handoffs by reason, unanswered turns, feedback, ratings, entries,
-    waits, agents' replies, orders and conversion over whole days (bot/service/analytics.py)."""
+    waits, agents' replies, orders and conversion over whole days (bot/figures/analytics.py)."""
     tz = conv.bot.kb.shop.get("timezone")
     return analytics.stats(conv.store, analytics.period(start, end, tz))

@@ -13,8 +13,7 @@ from sqlalchemy import select
 from bot.dialogue.engine import Bot
 from bot.errors import NotFoundError
 from bot.language.normalize import normalize
-from bot.service.conversations import iso
-from bot.service.schema import Handoff, Message
+from bot.service.schema import Handoff, Message, iso
 from bot.service.store import Store
 
 DRAFTS = 3  # as many as the console shows in one row

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import and_, func, or_, update
 
 from bot.errors import ConflictError, InvalidInputError, NotFoundError
-from bot.service.conversations import TRANSFER, Conversations, handoff_dict, message_dict
-from bot.service.schema import Handoff, insert_message, utcnow
+from bot.service.conversations import Conversations
+from bot.service.schema import TRANSFER, Handoff, handoff_dict, insert_message, message_dict, utcnow
 
 
 def transfer(conv: Conversations, handoff_id: int, agent: str, to: str, note: str,

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from bot.dialogue.voice import say
 from bot.errors import ImageRefusedError, NotFoundError
 from bot.media.images import check
-from bot.service.conversations import Conversations, message_dict
-from bot.service.schema import OPEN_STATUSES, Handoff, Picture, insert_message, utcnow
+from bot.service.conversations import Conversations
+from bot.service.schema import OPEN_STATUSES, Handoff, Picture, insert_message, message_dict, utcnow
 from bot.service.waiting import ACK, RECENT, needs_ack
 
 

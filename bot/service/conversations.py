@@ -21,10 +21,10 @@ from bot.dialogue.results import Reply
 from bot.dialogue.voice import say
 from bot.errors import AlreadyHandedOffError, ConflictError, InvalidInputError, SessionNotFoundError
 from bot.language.pii import mask
-from bot.service.desk import REQUEUE, Desk
+from bot.service.desk import Desk
 from bot.service.events import EventBus
 from bot.service.queue import QueueFilter, open_counts
-from bot.service.schema import ChatSession, Handoff, Message, as_utc
+from bot.service.schema import AGENTS_ONLY, ChatSession, Handoff, Message, handoff_dict, message_dict
 from bot.service.store import Store
 from bot.service.waiting import ACK, RECENT, needs_ack, tell_shoppers
 
@@ -38,38 +38,6 @@ WAITING_CALL = "smalltalk.greeting"
 # does (0.6 on the default model), lines meant for the person (订单号发你了, 还要等多久, 就是昨天买的那个:
 # 0.2-0.47) do not.
 WAITING_SUGGEST = 0.5
-# Messages of a chat only agents see (a transfer and its note, bot.assist.transfer): never in the shopper's history.
-TRANSFER = "transfer"
-AGENTS_ONLY = (TRANSFER, REQUEUE)
-
-
-def message_dict(m: Message) -> dict[str, Any]:
-    out = {"id": m.id, "role": m.role, "text": m.text, "intent": m.intent, "author": m.author,
-           "created_at": iso(m.created_at)}
-    if m.role in AGENTS_ONLY:  # a transfer: to whom; a chat back in the queue: after how many seconds unanswered
-        out.update({k: (m.extra or {}).get(k) for k in ("to", "after")})
-    if (m.extra or {}).get("image"):  # a picture the shopper sent (bot.media): {"id", "type", "width", "height"}
-        out["image"] = m.extra["image"]  # type: ignore[index]
-    return out
-
-
-def handoff_dict(h: Handoff, position: int | None = None, waiting_since: dt.datetime | None = None) -> dict[str, Any]:
-    out = {"id": h.id, "session_id": h.session_id, "status": h.status, "reason": h.reason, "intent": h.intent,
-           "guesses": h.guesses, "last_message": h.last_message, "agent": h.agent, "label": h.label,
-           "note": h.note, "created_at": iso(h.created_at), "assigned_at": iso(h.assigned_at),
-           "resolved_at": iso(h.resolved_at), "waiting_since": iso(waiting_since)}
-    if position is not None:
-        out["position"] = position
-    return out
-
-
-def iso(t: dt.datetime | None) -> str | None:
-    """ISO 8601 with the zone; SQLite hands back naive datetimes that were stored as UTC."""
-    if t is None:
-        return None
-    return as_utc(t).isoformat()
-
-
 class Conversations:
     """The service behind both the chat widget and the agent console."""
 

@@ -27,12 +27,11 @@ from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.service.queue import reply_wait
-from bot.service.schema import AgentPresence, Handoff, Message, as_utc, insert_message, utcnow
+from bot.service.schema import REQUEUE, AgentPresence, Handoff, Message, as_utc, insert_message, utcnow
 from bot.service.store import Store
 
 STATUSES = ("online", "busy", "away")
 RECEPTIONS = ("bot_first", "human_first", "bot_only_when_no_agent_online")
-REQUEUE = "requeue"  # the role of the agents-only note left in a chat that went back to the queue
 WAITING_READ = 500  # waiting chats looked at per assignment (oldest first)
 
 

@@ -1,16 +1,10 @@
-"""The database: its tables, its engine, and its migrations (bot/service/migrations).
-
-SQLite (a file, WAL mode) by default; PostgreSQL by setting the URL.
-"""
+"""The database's tables, and the chat path's statements on them (the engine and the migrations:
+bot/service/database.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -26,20 +20,12 @@ from sqlalchemy import (
     String,
     Text,
     bindparam,
-    create_engine,
-    event,
     func,
     insert,
     select,
     text,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-
-from bot.errors import StoreUnavailableError
-
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def utcnow() -> dt.datetime:
@@ -87,7 +73,7 @@ class Message(Base):
     action: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    # The figures (bot.service.analytics) read shoppers' messages and the bot's actions by time: two
+    # The figures (bot.figures.analytics) read shoppers' messages and the bot's actions by time: two
     # partial indexes hold all they read, so a month of a busy shop is counted from them alone. Neither
     # starts with the role, whose few values would tempt a planner without statistics away from the
     # session index that every chat turn uses.
@@ -215,37 +201,6 @@ OPEN_STATUSES = ("waiting", "assigned")
 CLOSED_STATUSES = ("resolved",)
 
 
-WRITE = "kefu_write"  # execution option of a transaction that will write (bot.service.store.Store.tx)
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for the URL; SQLite gets WAL, a busy timeout and foreign keys."""
-    # hide_parameters: a failed statement's values (shoppers' messages, with phone numbers and
-    # addresses) never reach an exception's text, and so never a log.
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(conn: Any, _record: Any) -> None:
-            conn.isolation_level = None  # the driver begins no transaction of its own: _begin does
-            cur = conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")  # durable across a killed process in WAL mode
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        # Every transaction begins before its first statement, reads included (the driver would begin
-        # only at the first write, leaving a read-then-write outside one transaction), and one that
-        # writes (`WRITE`) takes the database's write lock at once: what it reads cannot change
-        # before it writes, and writers wait their turn instead of failing on a stale snapshot.
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
-
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
-
-
 # The chat path's writes as Core statements on the tables, built once: no unit-of-work flush and no
 # per-call statement construction (together most of SQLAlchemy's cost of an ORM insert).
 SESSIONS, MESSAGES = Base.metadata.tables["sessions"], Base.metadata.tables["messages"]
@@ -276,37 +231,35 @@ def queue_position(s: Session, handoff_id: int) -> int:
     return int(ahead or 0) + 1
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration, creating it on first start.
-
-    Two starting servers never migrate at once: PostgreSQL takes an advisory lock, an SQLite
-    file a lock on a file beside it (`kefu serve --workers N` starts N processes together).
-    """
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with _sqlite_file_lock(engine):
-        try:
-            with engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(724157)"))
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
-        except OperationalError as exc:
-            raise StoreUnavailableError(f"database unavailable: {type(exc.orig).__name__}") from None
+# How a message and a handoff read outside (events, the API).
+# Messages of a chat only agents see (a transfer and its note, bot.assist.transfer): never in the shopper's history.
+TRANSFER = "transfer"
+REQUEUE = "requeue"  # the note left in a chat that went back to the queue (bot.service.desk)
+AGENTS_ONLY = (TRANSFER, REQUEUE)
 
 
-@contextmanager
-def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-        yield
-        return
-    with open(f"{database}.migrate-lock", "a+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def message_dict(m: Message) -> dict[str, Any]:
+    out = {"id": m.id, "role": m.role, "text": m.text, "intent": m.intent, "author": m.author,
+           "created_at": iso(m.created_at)}
+    if m.role in AGENTS_ONLY:  # a transfer: to whom; a chat back in the queue: after how many seconds unanswered
+        out.update({k: (m.extra or {}).get(k) for k in ("to", "after")})
+    if (m.extra or {}).get("image"):  # a picture the shopper sent (bot.media): {"id", "type", "width", "height"}
+        out["image"] = m.extra["image"]  # type: ignore[index]
+    return out
+
+
+def handoff_dict(h: Handoff, position: int | None = None, waiting_since: dt.datetime | None = None) -> dict[str, Any]:
+    out = {"id": h.id, "session_id": h.session_id, "status": h.status, "reason": h.reason, "intent": h.intent,
+           "guesses": h.guesses, "last_message": h.last_message, "agent": h.agent, "label": h.label,
+           "note": h.note, "created_at": iso(h.created_at), "assigned_at": iso(h.assigned_at),
+           "resolved_at": iso(h.resolved_at), "waiting_since": iso(waiting_since)}
+    if position is not None:
+        out["position"] = position
+    return out
+
+
+def iso(t: dt.datetime | None) -> str | None:
+    """ISO 8601 with the zone; SQLite hands back naive datetimes that were stored as UTC."""
+    if t is None:
+        return None
+    return as_utc(t).isoformat()

@@ -24,19 +24,17 @@ from bot.errors import (
     SessionNotFoundError,
     StoreUnavailableError,
 )
+from bot.service.database import WRITE, make_engine, migrate
 from bot.service.queue import QueueFilter, QueueRow, closed_page, open_rows, reply_wait
 from bot.service.schema import (
     INSERT_SESSION,
     OPEN_STATUSES,
     SESSION_CONTEXT,
     SESSIONS,
-    WRITE,
     ChatSession,
     Handoff,
     Message,
     insert_message,
-    make_engine,
-    migrate,
     new_token,
     queue_position,
     utcnow,
@@ -80,7 +78,7 @@ class Store:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_schema(self) -> None:
-        """Bring the database to the newest migration (bot.service.schema.migrate)."""
+        """Bring the database to the newest migration (bot.service.database.migrate)."""
         migrate(self.engine)
 
     def close(self) -> None:

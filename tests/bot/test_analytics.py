@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.errors import ConflictError, InvalidInputError, NotFoundError, SessionNotFoundError
-from bot.service import analytics
-from bot.service.outcomes import give_feedback, rate, record_order
+from bot.figures import analytics
+from bot.figures.outcomes import give_feedback, rate, record_order
 from bot.service.schema import new_token
 from bot.service.store import Store
 from tests.history import Clock, Shop, play_the_day

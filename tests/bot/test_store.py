@@ -17,7 +17,7 @@ from alembic.config import Config
 
 from bot.errors import AlreadyHandedOffError, ConflictError, InvalidInputError
 from bot.service.conversations import Conversations
-from bot.service.schema import MIGRATIONS
+from bot.service.database import MIGRATIONS
 from bot.service.store import Store
 
 PHONE = "13912345678"

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.config import get_settings
-from bot.service import analytics
+from bot.figures import analytics
 from bot.service.store import Store
 from tests.conftest import DATA
 from tests.history import Clock, Shop, play_the_day
