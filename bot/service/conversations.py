@@ -182,7 +182,8 @@ class Conversations:
         if self._notify is not None:
             self._notify({"type": "handoff.created", "handoff": public})
         self.events.publish(f"session:{session_id}", {"type": "message", "message": message_dict(bot_msg)})
-        self.dispatch()
+        given = {g.id: g for g in self.dispatch()}  # the desk may give it out at once: the reply says so
+        h, position = (given[h.id], 0) if h.id in given else (h, position)
         return replace(out, reply=bot_msg.text, session_id=session_id, message_id=bot_msg.id,
                        handoff={"id": h.id, "status": h.status, "position": position})
 
@@ -263,17 +264,20 @@ class Conversations:
         self.dispatch()  # a slot freed
         return handoff_dict(h)
 
-    def dispatch(self) -> None:
-        """The desk's work, told to agents: quiet agents' chats back in the queue, waiting ones given out."""
+    def dispatch(self) -> list[Handoff]:
+        """The desk's work, told to agents and shoppers: quiet agents' chats back in the queue, waiting ones
+        given out (those, returned)."""
         if self.desk is None:
-            return
+            return []
         for h, agent, note in self.desk.requeue_quiet():
             self.events.publish("agents", {"type": "requeued", "handoff": handoff_dict(h), "from": agent,
                                            "message": message_dict(note)})
             self.tell_shoppers(h)  # waiting again, at its place
-        for h in self.desk.assign():
+        given = self.desk.assign()
+        for h in given:
             self.events.publish("agents", {"type": "assigned", "handoff": handoff_dict(h), "to": h.agent})
             self.tell_shoppers(h)  # the shopper hears who has the chat
+        return given
 
 
 def export_labels(store: Store) -> list[dict[str, Any]]:

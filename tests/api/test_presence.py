@@ -25,7 +25,8 @@ ALICE = {"Authorization": f"Bearer {AGENT_TOKEN}"}
 BOB = {"Authorization": f"Bearer {OTHER_TOKEN}"}
 CAROL_TOKEN = "test-token-carol-5555555555"
 CAROL = {"Authorization": f"Bearer {CAROL_TOKEN}"}
-SHOP = knowledge.load(DATA).shop
+KB = knowledge.load(DATA)
+SHOP = KB.shop
 OFFLINE = say(SHOP, "offline")  # 亲，现在暂时没有人工客服在线，您可以先留言……
 
 Start = Callable[..., Server]
@@ -108,9 +109,10 @@ def test_round_robin_under_a_limit_and_only_to_online_agents(start: Start) -> No
     replies = [chat(server, text) for text in ("我要投诉", "转人工", "人工客服", "我要人工", "转人工客服")]
     ids = [r["handoff"]["id"] for r in replies]
     assert all(OFFLINE not in r["reply"] for r in replies)
-    assert say(SHOP, "waiting_next") in replies[0]["reply"]
+    assert replies[0]["reply"] == KB.answer("human.complaint")  # one sentence: the place is the widget's banner
     # bob (0 chats), alice (her 2nd), bob (his 2nd); then both are at the limit: the rest wait.
     assert [holder(server, h) for h in ids] == ["bob", "alice", "bob", None, None]
+    assert [r["handoff"]["position"] for r in replies] == [0, 0, 0, 1, 2]
     assert agents(server) == {"alice": ("online", 2), "bob": ("online", 2), "carol": ("busy", 0)}
     # A slot frees: the oldest waiting chat goes to whoever freed it.
     resolve(server, h1, ALICE)
@@ -172,7 +174,7 @@ def test_human_first_sends_a_first_message_to_a_person_while_one_is_online(start
     status(server, ALICE, "online")
     first = chat(server, "今天下单什么时候发货")
     assert (first["route"], first["action"], first["reason"]) == ("human", "handoff", "reception")
-    assert first["reply"] == say(SHOP, "waiting_next") and first["handoff"]["status"] == "waiting"
+    assert first["reply"] == KB.answer("human.request") and first["handoff"]["status"] == "waiting"
     detail = handoff(server, first["handoff"]["id"])
     assert (detail["reason"], detail["last_message"]) == ("reception", "今天下单什么时候发货")
     assert detail["guesses"][0]["intent"] == "shipping.when"  # the bot's reading, for the agent
