@@ -166,8 +166,9 @@ class Conversations:
     def _hand_off(self, session_id: str, text: str, out: Reply, new: bool) -> Reply:
         guesses = [p.as_dict() for p in out.ranking[:3]]
         closed = self._closed_text()
-        if closed is None and self.desk is not None and not self.desk.anyone("online", "busy"):
-            closed = say(self.bot.kb.shop, "offline")  # nobody at the desk: honest, not "someone is coming"
+        if self.desk is not None:  # honest about who is there: people at the desk, whatever the hours say;
+            present = self.desk.anyone("online", "busy")  # nobody: not "someone is coming"
+            closed = None if present else closed or say(self.bot.kb.shop, "offline")
 
         def reply(position: int) -> str:  # the entry's answer says a person is coming; the place is the widget's banner
             return "\n".join(filter(None, (out.reply, closed)))

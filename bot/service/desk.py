@@ -123,8 +123,8 @@ class Desk:
         names = list(agents if agents is not None else self.rules.agents)
         with self.store.tx() as s:
             rows = {r.agent: r for r in s.scalars(select(AgentPresence).where(AgentPresence.agent.in_(names)))}
-            chats = dict(s.execute(select(Handoff.agent, func.count()).where(
-                Handoff.status == "assigned", Handoff.agent.in_(names)).group_by(Handoff.agent)).tuples().all())
+            chats = {a: n for a, n in s.execute(select(Handoff.agent, func.count()).where(
+                Handoff.status == "assigned", Handoff.agent.in_(names)).group_by(Handoff.agent))}
         fresh = utcnow() - dt.timedelta(seconds=self.rules.presence_timeout)
         out = []
         for name in names:
@@ -154,8 +154,8 @@ class Desk:
         rows = s.scalars(select(AgentPresence).where(AgentPresence.agent.in_(self.rules.agents),
                                                      AgentPresence.status == "online",
                                                      AgentPresence.seen_at >= fresh)).all()
-        chats = dict(s.execute(select(Handoff.agent, func.count()).where(Handoff.status == "assigned")
-                               .group_by(Handoff.agent)).tuples().all())
+        chats = {a: n for a, n in s.execute(select(Handoff.agent, func.count()).where(Handoff.status == "assigned")
+                                            .group_by(Handoff.agent))}
         return {r.agent: [r.turn, int(chats.get(r.agent, 0))] for r in rows
                 if chats.get(r.agent, 0) < self.rules.max_chats}
 

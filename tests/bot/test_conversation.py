@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from bot.dialogue.voice import say
 from bot.errors import ConflictError, NotFoundError
 from bot.service.conversations import WAITING_SUGGEST, Conversations, export_labels
+from bot.service.desk import Desk, DeskRules
 from bot.service.store import Store
 from bot.service.webhook import SIGNATURE_HEADER, WebhookNotifier
 
@@ -93,6 +95,20 @@ def test_outside_service_hours_the_shopper_hears_when_agents_are_back(bot, store
     out = conv.chat(None, "转人工")
     assert "非工作时间" in str(out.reply) and "09:00" in str(out.reply)
     assert store.get_handoff(out.handoff["id"]).status == "waiting"  # type: ignore[index]
+
+
+def test_the_notice_at_a_handoff_is_honest_about_who_is_at_the_desk(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
+    """Agents at their consoles after hours are there: no "come back at 09:00"; nobody there in the
+    hours: no "someone is coming"; nobody after hours: the hours."""
+    desk = Desk(store, DeskRules(("alice",)))
+    night = Conversations(lambda: bot, store, now=lambda: at(3), desk=desk)
+    day = Conversations(lambda: bot, store, now=lambda: at(14), desk=desk)
+    offline = say(bot.kb.shop, "offline")
+    assert "非工作时间" in str(night.chat(None, "转人工").reply)
+    assert str(day.chat(None, "转人工").reply).endswith("\n" + offline)
+    desk.set_status("alice", "online")
+    late = night.chat(None, "转人工")
+    assert late.reply == bot.kb.answer("human.request")  # one sentence: she is coming
 
 
 def test_resolve_returns_the_chat_to_the_bot_and_keeps_the_label(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
