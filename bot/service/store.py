@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select, text, update
@@ -41,6 +40,7 @@ from bot.service.schema import (
     new_token,
     queue_position,
     utcnow,
+    writer_queue,
 )
 
 log = logging.getLogger(__name__)
@@ -72,24 +72,6 @@ def _claim(s: Session, handoff_id: int, agent: str) -> Handoff:
     return h
 
 
-# SQLite lets one transaction write at a time, and its other writers sleep in the driver's busy
-# handler, which backs off up to 100 ms a try: under load a write waited seconds while the lock sat
-# free (at 16 connections a p99 eleven times the p50, at 64 timeouts). The writers of one process
-# queue here instead, one lock per database URL, and take SQLite's lock (and a pooled connection)
-# only when their turn comes; other processes on the same file still meet SQLite's busy timeout.
-# PostgreSQL locks rows, not the database: its writers need no queue.
-_WRITERS: dict[str, threading.RLock] = {}
-_WRITERS_GUARD = threading.Lock()
-
-
-def _writer_queue(url: str) -> threading.RLock | None:
-    """The process's lock for the writers of an SQLite database (None for any other database)."""
-    if not url.startswith("sqlite"):
-        return None
-    with _WRITERS_GUARD:
-        return _WRITERS.setdefault(url, threading.RLock())
-
-
 class Store:
     """All reads and writes of conversations; each method is one committed transaction."""
 
@@ -97,7 +79,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._writers = _writer_queue(url)
+        self._writers = writer_queue(url)  # SQLite's writers wait their turn here, not in its back-off
 
     def create_schema(self) -> None:
         """Bring the database to the newest migration (bot.service.schema.migrate)."""
@@ -109,17 +91,14 @@ class Store:
     @contextmanager
     def tx(self, write: bool = False) -> Iterator[Session]:
         """One transaction: committed whole, or rolled back whole; one that will `write` holds SQLite's
-        write lock from its start, taken after this process's writers before it. Database errors
-        become the core's errors (bad data 422, a constraint 409, anything else 503) with messages
-        that hold no stored values: the driver's own text can quote a row (a phone number, an address)."""
+        write lock from its start, after this process's writers before it. Database errors become the
+        core's errors (bad data 422, a constraint 409, anything else 503) with messages that hold no
+        stored values: the driver's own text can quote a row (a phone number, an address)."""
         try:
-            with ExitStack() as turn:
-                if write and self._writers is not None:
-                    turn.enter_context(self._writers)  # wait in the queue, not in SQLite's back-off
-                with self._sessions.begin() as s:
-                    if write:
-                        s.connection(execution_options={WRITE: True})
-                    yield s
+            with self._writers if write else nullcontext(), self._sessions.begin() as s:
+                if write:
+                    s.connection(execution_options={WRITE: True})
+                yield s
         except (DataError, UnicodeError) as exc:  # a NUL (PostgreSQL), a lone surrogate (any driver)
             log.warning("database refused a value: %s", type(getattr(exc, "orig", exc)).__name__)
             raise InvalidInputError("the text contains characters that cannot be stored") from None
