@@ -33,16 +33,16 @@ from bench.common import (
     train_model,
 )
 
-SECTIONS = ("inprocess", "http", "footprint", "sessions", "catalogue", "training", "analytics")
+SECTIONS = ("inprocess", "http", "load", "firstrun", "footprint", "sessions", "catalogue", "training", "analytics")
 
 FULL = {"passes": 3, "messages": None, "folds": 5, "levels": [1, 4, 16, 64], "duration": 10.0, "fixed_duration": 10.0,
         "postgres": True, "catalogue": [1, 4, 16], "catalogue_full_train_max": 4, "catalogue_usem3": [1, 4],
         "sessions": [1_000, 100_000], "sessions_duration": 5.0, "training": True, "static_timeout": 600.0,
-        "budget_s": 25 * 60, "analytics_messages": 1_000_000}
+        "budget_s": 25 * 60, "analytics_messages": 1_000_000, "load": {4: 20.0, 16: 60.0, 64: 60.0}}
 QUICK = {"passes": 1, "messages": 30, "folds": 2, "levels": [1, 8], "duration": 2.0, "fixed_duration": 2.0,
          "postgres": False, "catalogue": [1, 2], "catalogue_full_train_max": 2, "catalogue_usem3": [],
          "sessions": [500], "sessions_duration": 1.0, "training": False, "static_timeout": 0.0, "budget_s": 110,
-         "analytics_messages": 20_000}
+         "analytics_messages": 20_000, "load": {4: 2.0, 16: 2.0}}
 
 
 def _section(res: dict[str, Any], key: str, out_dir: Path, fn: Callable[[], Any],
@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--static-dir", type=Path,
                     help="a static embedding model folder (else one is built with kefu build-static)")
     ap.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run")
+    ap.add_argument("--ab", metavar="REV", help="the load section also runs the code of git revision REV, "
+                    "just before this checkout's, on the same model and messages (an A/B in one run)")
     ap.add_argument("--budget", type=float, help="seconds the sections may take before the costly ones are "
                     "skipped (default 1500, 110 with --quick)")
     a = ap.parse_args(argv)
@@ -113,8 +115,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         tmp = Path(tmp_name)
         # -- models ------------------------------------------------------------------------------
         specs: dict[str, str] = {"none": "none"}
-        if not only & {"inprocess", "http", "footprint", "sessions"}:
-            specs = {}  # the catalogue and training sections train their own
+        if not only & {"inprocess", "http", "load", "footprint", "sessions"}:
+            specs = {}  # the catalogue, first run and training sections train their own
+        elif not only & {"inprocess", "http", "footprint", "sessions"}:
+            specs = {default: default}  # the load section serves the default model only
         elif a.quick:
             specs[default] = default
         else:
@@ -162,6 +166,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         _section(res, "http_postgres", a.out, pg_run)
                     else:
                         res["http_postgres"] = {"skipped": f"PostgreSQL not reachable at {PG_URL}"}
+        if "load" in only:
+            from bench.httpload import wrk_available
+            from bench.load import run_load
+
+            if not wrk_available():
+                res["load"] = {"skipped": "wrk is not installed (apt-get install wrk)"}
+            else:
+                fresh: dict[str, Callable[[], tuple[str, Callable[[], None]]]] = {
+                    "sqlite": lambda: (f"sqlite:///{tmp / f'load-{time.monotonic_ns()}.db'}", lambda: None)}
+                if cfg["postgres"] and not a.no_postgres and pg_available():
+                    fresh["postgres"] = _pg_schema
+                _section(res, "load", a.out, lambda: run_load(a.data, default_model, messages, tmp / "http",
+                                                               cfg["load"], fresh, a.ab))
+        if "firstrun" in only:
+            if cfg["training"]:
+                _section(res, "firstrun", a.out, lambda: _first_runs(a, tmp))
+            else:
+                res["firstrun"] = {"skipped": "the first run (it trains the default model) is not timed in --quick"}
         if "footprint" in only:
             from bench.footprint import run_footprint
 
@@ -228,6 +250,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     paths = report.write(res, a.out)
     log(f"wrote {', '.join(paths.values())} in {res['meta']['total_s']} s")
     return res
+
+
+def _first_runs(a: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """The first `make run` (no model yet) to its first answer; with --ab, REV's first run just before."""
+    from bench.footprint import first_run
+    from bench.load import checkout
+
+    out: dict[str, Any] = {"target": "with --ab: at most half the time of the first run before"}
+    limit = 1500.0  # a slow first run on a busy machine is cut off: then "before" took at least this
+    if a.ab:
+        out["ab"] = a.ab
+        try:
+            out["before"] = first_run(a.data, tmp, checkout(a.ab, tmp / f"code-{a.ab}"), label=f"before {a.ab}",
+                                      timeout=limit)
+        except RuntimeError as exc:
+            out["before"] = {"error": str(exc), "first_answer_s": None, "at_least_s": limit}
+    out["after"] = first_run(a.data, tmp, timeout=limit)
+    before = out.get("before", {})
+    if before.get("first_answer_s"):
+        out["after_over_before"] = round(out["after"]["first_answer_s"] / before["first_answer_s"], 3)
+    elif before:
+        out["after_over_before_at_most"] = round(out["after"]["first_answer_s"] / limit, 3)
+    return out
 
 
 def _static(a: argparse.Namespace, cfg: dict[str, Any], tmp: Path, res: dict[str, Any]) -> Path | None:

@@ -138,12 +138,13 @@ class Server:
     options `kefu serve` uses (api.server)."""
 
     def __init__(self, env: dict[str, str], log_path: Path, port: int | None = None,
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None, cwd: Path = ROOT) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = clean_env(**env)
         self.log_path = Path(log_path)
         self.extra_args = extra_args or []
+        self.cwd = cwd  # the code it runs: this checkout's, or another's (bench.load's A/B)
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
 
@@ -153,7 +154,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", *server_options.cli_args(),
              "--host", "127.0.0.1", "--port", str(self.port), *self.extra_args],
-            cwd=ROOT, env=self.env, stdout=out, stderr=out)
+            cwd=self.cwd, env=self.env, stdout=out, stderr=out)
         out.close()
         return self
 

@@ -119,3 +119,57 @@ def build_static(data_dir: Path, out_dir: Path, timeout: float) -> dict[str, Any
         return {"built": False, "seconds": seconds,
                 "note": f"`kefu build-static` failed ({proc.returncode}): {proc.stderr.strip()[-300:]}"}
     return {"built": True, "seconds": seconds, "dir": str(out_dir), "bytes": dir_size(out_dir)}
+
+
+def first_run(data_dir: Path, workdir: Path, code: Path = ROOT, label: str = "this checkout",
+              timeout: float = 900) -> dict[str, Any]:
+    """The first `make run` on a fresh machine: `kefu serve` (as `python -m training serve`, so that
+    `code` may be another checkout's) with an empty models folder and a new database, from process
+    start to the first answered POST /v1/chat; every line it printed before that, with its time, and
+    the longest silence among them (from the start to uvicorn's banner)."""
+    import threading
+
+    import httpx
+
+    from bench.common import free_port
+
+    models, port = workdir / f"firstrun-models-{label}", free_port()
+    env = {**clean_env(), "KEFU_DATA_DIR": str(data_dir), "KEFU_MODELS_DIR": str(models),
+           "KEFU_DATABASE_URL": f"sqlite:///{workdir / f'firstrun-{label}.db'}"}
+    lines: list[tuple[float, str]] = []
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "training", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            cwd=code, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append((time.perf_counter() - t0, line.rstrip()))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    answered = None
+    try:
+        while answered is None and time.perf_counter() - t0 < timeout:
+            if proc.poll() is not None:
+                raise RuntimeError(f"kefu serve exited with {proc.returncode}: {lines[-3:]}")
+            try:
+                r = httpx.post(f"http://127.0.0.1:{port}/v1/chat", json={"message": "在吗"}, timeout=10)
+                if r.status_code == 200:
+                    answered = time.perf_counter() - t0
+            except httpx.HTTPError:
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        reader.join(5)
+    if answered is None:
+        raise RuntimeError(f"no answer within {timeout:.0f} s")
+    banner = next((t for t, ln in lines if "Uvicorn running" in ln or "Application startup complete" in ln), answered)
+    said = [(0.0, "(start)")] + [(t, ln) for t, ln in lines if t <= banner]
+    gaps = [b[0] - a[0] for a, b in zip(said, said[1:], strict=False)] + [banner - said[-1][0]]
+    log(f"  first run ({label}): first answer after {answered:.1f} s, {len(said) - 1} lines before serving, "
+        f"longest silence {max(gaps):.1f} s")
+    return {"code": str(code), "first_answer_s": round(answered, 2), "serving_s": round(banner, 2),
+            "longest_silence_s": round(max(gaps), 2),
+            "lines": [{"s": round(t, 1), "line": ln} for t, ln in said[1:] if ln.startswith("kefu")]}

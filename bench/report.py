@@ -87,6 +87,8 @@ def markdown(res: dict[str, Any]) -> str:
                   f"- livez p99 at half its saturation ({c['rate']} req/s): {_f(c['fixed_rate']['p99_ms'])} ms fixed "
                   f"rate (generator reached {c['fixed_rate']['achieved_rps']} req/s); closest wrk level "
                   f"{c['closest_wrk_level']['connections']} conns, p99 {c['closest_wrk_level']['p99_ms']} ms.", ""]
+    lines += _load(res.get("load"))
+    lines += _first_run(res.get("firstrun"))
     fp = res.get("footprint")
     if fp and "servers" in fp:
         lines += ["## Footprint (fresh server, SQLite)", "",
@@ -139,6 +141,59 @@ def markdown(res: dict[str, Any]) -> str:
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
     return "\n".join(lines)
+
+
+def _load(ld: dict[str, Any] | None) -> list[str]:
+    """The sustained load on each database (bench/load.py): levels, the A/B pair, and the targets."""
+    if not ld:
+        return []
+    if "error" in ld or "skipped" in ld:
+        return ["## Sustained load", "", str(ld.get("error") or ld.get("skipped")), ""]
+    lines: list[str] = []
+    for db, run in ld.items():
+        if not isinstance(run, dict) or "levels" not in run:
+            continue
+        lines += [f"## Sustained load, {db} (POST /v1/chat, wrk, {ld['wrk_timeout_s']:g} s timeout, a new session "
+                  "a request)", ""]
+        pairs = [("before " + str(run["ab"]), run["before"]), ("after", run)] if run.get("before") else [("", run)]
+        rows = [[code or db, r["connections"], r["seconds"], r["rps"], r["p50_ms"], r["p99_ms"], r["p99_over_p50"],
+                 ", ".join(f"{k} {v}" for k, v in r["errors"].items()) or "0"]
+                for code, one in pairs for r in one["levels"]]
+        lines += _table(["code", "conns", "s", "req/s", "p50 ms", "p99 ms", "p99/p50", "errors"], rows)
+        if run.get("after_over_before"):
+            lines += ["After over before, same run, back to back (a shared machine: only ratios compare):", ""]
+            lines += _table(["conns", "req/s", "p50", "p99"],
+                            [[c, v["rps"], v["p50"], v["p99"]] for c, v in run["after_over_before"].items()])
+        if db != "sqlite":
+            lines += [f"The embedded default's targets, applied to {db} for comparison (its code did not change):", ""]
+        lines += _table(["target", "value", "target", "met"],
+                        [[name.replace("_", " "), t["value"], t["target"], "yes" if t["met"] else "NO"]
+                         for name, t in run["targets"].items()])
+    return lines
+
+
+def _first_run(fr: dict[str, Any] | None) -> list[str]:
+    """The first `make run` (bench.footprint.first_run), before and after when an A/B ran."""
+    if not fr:
+        return []
+    if "error" in fr or "skipped" in fr:
+        return ["## The first run", "", str(fr.get("error") or fr.get("skipped")), ""]
+    runs = [(f"before ({fr['ab']})", fr["before"])] if fr.get("before") else []
+    runs.append(("this checkout", fr["after"]))
+    lines = ["## The first run (`kefu serve` with no model yet: trains the default one, then serves)", ""]
+    lines += _table(["code", "start to first chat s", "start to serving s", "lines printed", "longest silence s"],
+                    [[name, r["first_answer_s"] or f"over {r.get('at_least_s')} (cut off)", r.get("serving_s"),
+                      len(r.get("lines", [])), r.get("longest_silence_s")] for name, r in runs])
+    if fr.get("after_over_before_at_most") is not None:
+        lines += [f"After over before, same run: below {fr['after_over_before_at_most']} (the run before was cut "
+                  "off; target at most 0.5).", ""]
+    if fr.get("after_over_before") is not None:
+        ratio = fr["after_over_before"]
+        lines += [f"After over before, same run: {ratio} (target at most 0.5: "
+                  f"{'met' if ratio <= 0.5 else 'NOT met'}).", ""]
+    lines += ["What this checkout's first run printed:", "", "```"]
+    lines += [f"{r['s']:6.1f} s  {r['line']}" for r in fr["after"]["lines"]] + ["```", ""]
+    return lines
 
 
 def plot(res: dict[str, Any], path: Path) -> bool:

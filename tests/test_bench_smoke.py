@@ -122,3 +122,36 @@ def test_the_figures_bench_fills_a_history_and_reads_it(tmp_path: Path) -> None:
     assert 0.3 * 300 < r["conversations"] < 0.7 * 300 and r["bot_turns"] >= 3 * r["conversations"]
     assert {"seconds_min", "seconds_median", "fill_seconds"} <= set(r)
     assert "| database | messages |" in report.markdown({"analytics": out})
+
+
+def _level(c: int, rps: float, p50: float, p99: float, **errors: int) -> dict:
+    return {"connections": c, "seconds": 1.0, "rps": rps, "p50_ms": p50, "p99_ms": p99, "p99_over_p50": p99 / p50,
+            "errors": errors}
+
+
+def test_the_load_targets_are_ratios_of_kefu_with_itself() -> None:
+    from bench.load import targets
+
+    good = targets([_level(4, 100.0, 30.0, 60.0), _level(16, 120.0, 100.0, 200.0), _level(64, 110.0, 400.0, 900.0)])
+    assert all(t["met"] for t in good.values())
+    assert good["p99_over_p50_c64"]["value"] == 2.25 and good["rps_c16_over_c4"]["value"] == 1.2
+    bad = targets([_level(4, 100.0, 30.0, 60.0), _level(16, 90.0, 100.0, 900.0, timeout=2)])
+    assert not bad["p99_over_p50_c16"]["met"] and not bad["rps_c16_over_c4"]["met"]
+    assert bad["errors_and_timeouts"] == {"value": 2, "timeouts": 2, "target": "0", "met": False}
+
+
+def test_report_shows_the_load_ab_and_the_first_run() -> None:
+    from bench.load import targets
+
+    before = [_level(4, 100.0, 30.0, 90.0), _level(16, 150.0, 80.0, 900.0, timeout=1)]
+    after = [_level(4, 110.0, 30.0, 60.0), _level(16, 160.0, 90.0, 180.0)]
+    load = {"wrk_timeout_s": 2.0, "sqlite": {"levels": after, "targets": targets(after), "ab": "abc",
+                                             "before": {"levels": before, "targets": targets(before)},
+                                             "after_over_before": {"c16": {"rps": 1.07, "p50": 1.1, "p99": 0.2}}}}
+    run = {"first_answer_s": 50.0, "serving_s": 48.0, "longest_silence_s": 20.0,
+           "lines": [{"s": 1.0, "line": "kefu: no model yet"}]}
+    text = report.markdown({"load": load, "firstrun": {"ab": "abc", "before": {**run, "first_answer_s": 120.0},
+                                                       "after": run, "after_over_before": 0.417}})
+    assert "| before abc | 16 |" in text and "| after | 16 |" in text and "timeout 1" in text
+    assert "| p99 over p50 c16 | 2.00 | <= 4 | yes |" in text  # the targets of this checkout's run
+    assert "0.417 (target at most 0.5: met)" in text and "kefu: no model yet" in text

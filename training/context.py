@@ -23,6 +23,7 @@ describes): the most follow-ups right without losing a new question the message 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,9 +174,11 @@ def choose_lambda(scores: list[tuple[float, float, float]], switch_alone: float,
 
 
 def fit_context(kb: KnowledgeBase, switches: Switches, texts: list[str], labels: list[str], oof: np.ndarray,
-                classes: list[str], pipeline: Any, seed: int = 42) -> dict[str, Any]:
+                classes: list[str], pipeline: Any, seed: int = 42,
+                lambda_done: Callable[[int, int], None] = lambda done, total: None) -> dict[str, Any]:
     """The context bias and gates for the scorer ({"keys", "bias", "gate"}) and the figures behind them.
-    `switches` come read (switch_turns, then cross_validate with their joined texts)."""
+    `switches` come read (switch_turns, then cross_validate with their joined texts);
+    `lambda_done(weights tried, weights)` after each regularisation weight of the grid."""
     switch, follow = _turns(switches, texts, labels, oof, classes, kb, pipeline, seed)
     keys = len(classes)
     # Without context: no bias, and the joined reading weighs nothing (a gate far below zero).
@@ -195,6 +198,7 @@ def fit_context(kb: KnowledgeBase, switches: Switches, texts: list[str], labels:
             held_switch.append(_accuracy(w, theta, switch))
         acc_follow = sum(a * n for a, n in held_follow) / max(1, sum(n for _, n in held_follow))
         scores.append((lam, acc_follow, float(np.mean(held_switch))))
+        lambda_done(len(scores), len(LAMBDAS))
     lam, acc_follow, acc_switch = choose_lambda(scores, base["switch"], len(follow["y"]))
     w, theta = _fit([switch, follow], keys, lam)
     return {"keys": classes, "bias": w, "gate": theta, "lambda": lam, "turns": int(len(switch["y"]) + len(follow["y"])),

@@ -20,12 +20,11 @@ def ensure_model(s: Settings, say: Callable[[str], None] | None = None) -> None:
     no embedder comparison): half the time of `kefu train`, which trains the full one later."""
     if artefacts.current_version(s.models_dir) is not None:
         return
-    from training.train import train
-
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     say(f"kefu: no model in {s.models_dir} yet: training the default one from {s.data_dir} "
         "(once, about a minute; `kefu train` trains the full one any time)")
     started = time.monotonic()
+    from training.train import train  # scikit-learn and the embedder: seconds, after the line above
 
     def stage(name: str, done: float) -> None:
         say(f"kefu: training {done:.0%} ({name}, {time.monotonic() - started:.0f} s)")

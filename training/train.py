@@ -28,17 +28,19 @@ QUICK_SWITCH_SHARE = 0.5  # ...and the conversation's part fitted on half the ex
 
 def cross_validate(texts: list[str], labels: list[str], *, embedder: str, seed: int,
                    folds: int = 5, progress: bool = True, tfidf: bool = True,
-                   joined: list[str | None] | None = None) -> np.ndarray:
+                   joined: list[str | None] | None = None,
+                   fold_done: Callable[[int, int], None] = lambda done, total: None) -> np.ndarray:
     """Out-of-fold probabilities (n, classes) in sorted-label order. With `joined` (for each example
     the example joined to a message said before it, or None), the out-of-fold probabilities of those
     too, read by the model that held the example out: (2n, classes), the examples' first (zeros where
-    None)."""
+    None). `fold_done(folds done, folds)` after each fold."""
     classes = sorted(set(labels))
     y = np.array(labels)
     probs = np.zeros((len(texts) * (2 if joined else 1), len(classes)))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     desc = f"cross-validation ({'tfidf+' if tfidf else ''}{embedder})"
-    for train_idx, test_idx in tqdm(list(splitter.split(texts, y)), desc=desc, disable=not progress, unit="fold"):
+    splits = list(splitter.split(texts, y))
+    for k, (train_idx, test_idx) in enumerate(tqdm(splits, desc=desc, disable=not progress, unit="fold"), 1):
         pipe = build_pipeline(embedder, seed=seed, tfidf=tfidf)
         pipe.fit([texts[i] for i in train_idx], y[train_idx])
         also = [i for i in test_idx if joined[i] is not None] if joined else []
@@ -47,6 +49,7 @@ def cross_validate(texts: list[str], labels: list[str], *, embedder: str, seed: 
         fold_probs = pipe.predict_proba(read)
         cols = [classes.index(c) for c in pipe.classes_]
         probs[np.ix_(rows, cols)] = fold_probs
+        fold_done(k, len(splits))
     return probs
 
 
@@ -122,8 +125,10 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
     # Examples asked after a question about another entry (a share of them in a console run: reading
     # them joined costs the same in both runs, and the console's is to take half the time).
     switch = switch_turns(texts, labels, seed, share=QUICK_SWITCH_SHARE if quick else 1.0)
+    cv_end = 0.45 if not quick else 0.5  # the CLI's comparison runs from 0.45 to 0.5
     both = cross_validate(texts, labels, embedder=embedder, seed=seed, folds=folds, progress=progress,
-                          joined=switch.joined_by_example(len(texts)))
+                          joined=switch.joined_by_example(len(texts)),
+                          fold_done=lambda k, n: stage("cross-validation", 0.05 + (cv_end - 0.05) * k / n))
     probs, switch.read = both[:len(texts)], both[len(texts):][switch.rows]
     metrics = cv_metrics(labels, probs, classes)
     thresholds, curve = choose_thresholds(labels, probs, classes, target_risk=target_risk, ruled=ruled_rows(texts))
@@ -140,7 +145,8 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
         pipeline.fit(texts, labels)
         bar.update(1)
     stage("context", 0.65)
-    context = fit_context(kb, switch, texts, labels, probs, classes, pipeline, seed=seed)
+    context = fit_context(kb, switch, texts, labels, probs, classes, pipeline, seed=seed,
+                          lambda_done=lambda k, n: stage("context", 0.65 + 0.1 * k / n))
     echo(f"context: follow-ups right {context['without_context']['follow_ups']:.3f} alone, "
          f"{context['with_context']['follow_ups']:.3f} with the previous entry (lambda {context['lambda']})")
     version = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S") + f"-{kb.data_hash[:8]}"

@@ -6,8 +6,9 @@ SQLite (a file, WAL mode) by default; PostgreSQL by setting the URL.
 from __future__ import annotations
 
 import fcntl
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,20 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
+
+
+# SQLite has one writer at a time, and the driver's busy handler sleeps up to 100 ms a try while the lock sits
+# free: a process's writers queue on a lock per database URL instead (Store.tx; README: SQLite under load).
+_WRITERS: dict[str, threading.RLock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def writer_queue(url: str) -> AbstractContextManager[Any]:
+    """The process's queue for the writers of an SQLite database (for another database, none)."""
+    if not url.startswith("sqlite"):
+        return nullcontext()
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(url, threading.RLock())
 
 
 def migrate(engine: Engine) -> None:

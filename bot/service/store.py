@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select, text, update
@@ -24,7 +24,7 @@ from bot.errors import (
     SessionNotFoundError,
     StoreUnavailableError,
 )
-from bot.service.database import WRITE, make_engine, migrate
+from bot.service.database import WRITE, make_engine, migrate, writer_queue
 from bot.service.queue import QueueFilter, QueueRow, closed_page, open_rows, reply_wait
 from bot.service.schema import (
     INSERT_SESSION,
@@ -76,6 +76,7 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writers = writer_queue(url)  # SQLite's writers wait their turn here, not in its back-off
 
     def create_schema(self) -> None:
         """Bring the database to the newest migration (bot.service.database.migrate)."""
@@ -87,11 +88,11 @@ class Store:
     @contextmanager
     def tx(self, write: bool = False) -> Iterator[Session]:
         """One transaction: committed whole, or rolled back whole; one that will `write` holds SQLite's
-        write lock from its start. Database errors become the core's errors (bad data 422, a
-        constraint 409, anything else 503) with messages that hold no stored values: the driver's own
-        text can quote a row (a phone number, an address)."""
+        write lock from its start, after this process's writers before it. Database errors become the
+        core's errors (bad data 422, a constraint 409, anything else 503) with messages that hold no
+        stored values: the driver's own text can quote a row (a phone number, an address)."""
         try:
-            with self._sessions.begin() as s:
+            with self._writers if write else nullcontext(), self._sessions.begin() as s:
                 if write:
                     s.connection(execution_options={WRITE: True})
                 yield s

@@ -106,6 +106,36 @@ def test_concurrent_messages_of_one_session_make_one_handoff(bot, store: Store) 
     assert shopper.count("转人工") == 8  # every message kept
 
 
+def test_sqlite_writers_of_one_process_queue_instead_of_meeting_a_locked_database(tmp_path: Path) -> None:
+    # Given two stores of one SQLite file in one process whose connections do not wait at all for
+    # SQLite's write lock (busy timeout 0: a writer that met the lock would fail at once, 503)
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    first, second = Store(url), Store(url)
+    first.create_schema()
+    for s in (first, second):
+        sa.event.listen(s.engine, "connect", lambda conn, _: conn.execute("PRAGMA busy_timeout = 0"))
+    sid = first.session_context(None)[0].id
+    first.add_message(sid, "shopper", "在吗", new_session=True)
+    done: list[str] = []
+    # When one writes while 16 others of the process want to
+    with first.tx(write=True) as s:
+        s.execute(sa.text("UPDATE sessions SET fallbacks = 1 WHERE id = :id"), {"id": sid})
+        writers = [threading.Thread(target=lambda i=i: done.append(
+            (first if i % 2 else second).add_message(sid, "shopper", f"第{i}条").text)) for i in range(16)]
+        for t in writers:
+            t.start()
+        for t in writers:
+            t.join(0.05)  # they wait their turn meanwhile...
+        assert not done and all(t.is_alive() for t in writers)
+    for t in writers:
+        t.join(30)
+    # Then every one of them wrote once the first committed, none refused
+    assert sorted(done) == sorted(f"第{i}条" for i in range(16))
+    assert len(first.messages(sid)) == 17 and first.get_session(sid).fallbacks == 1
+    first.close()
+    second.close()
+
+
 def test_queue_is_complete_whatever_the_history(store: Store) -> None:
     ids = [new_handoff(store)[1] for _ in range(230)]
     for hid in ids[:205]:

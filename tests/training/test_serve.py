@@ -78,3 +78,6 @@ def test_the_first_kefu_serve_says_while_it_trains_the_default_model(tmp_path: P
     assert lines[-1].startswith("kefu: model ") and "ready" in lines[-1]
     meta = json.loads((artefacts.version_dir(models) / "metadata.json").read_text())
     assert meta["folds"] == 3 and meta["metrics"]["embedders"] == []  # the quick run
+    # ...and within the longest stage, fold by fold: its start, then each of the three folds done
+    folds = [int(line.split("training ")[1].split("%")[0]) for line in lines if "(cross-validation," in line]
+    assert len(folds) == 1 + meta["folds"] and folds == sorted(set(folds))
