@@ -71,6 +71,23 @@ def shot(page: object, name: str, full_page: bool = False) -> None:
         page.screenshot(path=str(ROOT / "docs" / name), full_page=full_page)  # type: ignore[attr-defined]
 
 
+def agent_console(browser: Any, srv: Server, token: str, viewport: dict[str, int] | None = None,
+                  init_script: str | None = None) -> tuple[Any, Any, Watch]:
+    """An agent's console signed in with `token` and live (its context, page and watch); `init_script`
+    runs in the page before its own (a counter of beeps, say)."""
+    expect = pytest.importorskip("playwright.sync_api").expect
+    ctx = browser.new_context(viewport=viewport or {"width": 1366, "height": 768}, locale="zh-CN")
+    page = ctx.new_page()
+    if init_script:
+        page.add_init_script(init_script)
+    watch = Watch(page)
+    page.goto(srv.url + "/agent")
+    page.get_by_label("客服令牌").fill(token)
+    page.get_by_label("客服令牌").press("Enter")
+    expect(page.locator("#live")).to_have_text("实时更新中")
+    return ctx, page, watch
+
+
 def chat(srv: Server, message: str, session_id: str | None = None) -> dict[str, Any]:
     """A shopper's message over /v1/chat (a new chat without `session_id`): the reply."""
     r = httpx.post(srv.url + "/v1/chat", json={"session_id": session_id, "message": message}, timeout=30)

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import AGENT_TOKEN, OTHER_TOKEN
-from tests.browser.conftest import ADMIN_TOKEN, Watch, chat, shot
+from tests.browser.conftest import ADMIN_TOKEN, Watch, agent_console, chat, shot
 from tests.browser.test_contrast import low_contrast
 from tests.server import ROOT, Server
 
@@ -35,25 +35,14 @@ def server(models_dir: Path, tmp_path: Path) -> Iterator[Server]:
     srv.stop()
 
 
-def console(browser: Any, srv: Server, token: str, viewport: dict[str, int]) -> tuple[Any, Any, Watch]:
-    ctx = browser.new_context(viewport=viewport, locale="zh-CN")
-    page = ctx.new_page()
-    watch = Watch(page)
-    page.goto(srv.url + "/agent")
-    page.get_by_label("客服令牌").fill(token)
-    page.get_by_label("客服令牌").press("Enter")
-    expect(page.locator("#live")).to_have_text("实时更新中")
-    return ctx, page, watch
-
-
 @pytest.mark.parametrize("viewport", [{"width": 1366, "height": 768}, {"width": 390, "height": 844}],
                          ids=["desktop", "phone"])
 def test_a_draft_a_phrase_and_a_transfer(server: Server, browser: Any, viewport: dict[str, int]) -> None:
     # Given a complaint in the queue, and alice and bob at their consoles.
     first = chat(server, "我要投诉你们的客服")
     sid, hid = first["session_id"], first["handoff"]["id"]
-    alice_ctx, alice, alice_watch = console(browser, server, AGENT_TOKEN, viewport)
-    bob_ctx, bob, bob_watch = console(browser, server, OTHER_TOKEN, viewport)
+    alice_ctx, alice, alice_watch = agent_console(browser, server, AGENT_TOKEN, viewport)
+    bob_ctx, bob, bob_watch = agent_console(browser, server, OTHER_TOKEN, viewport)
     expect(alice.locator("#agent-name")).to_have_text("客服：alice（小美）")
     item = alice.locator(f'[data-handoff="{hid}"]')
     item.click()

@@ -18,8 +18,7 @@ import pytest
 
 from tests.api.conftest import AGENT_TOKEN, OTHER_TOKEN
 from tests.api.test_handoffs import _resolved_history
-from tests.browser.conftest import Watch, chat, shot
-from tests.browser.test_assist import console
+from tests.browser.conftest import Watch, agent_console, chat, shot
 from tests.browser.test_contrast import WIDGET, low_contrast
 from tests.browser.test_shopper import damaged_photo
 from tests.server import ROOT, Server
@@ -71,7 +70,7 @@ def wait_online(srv: Server, name: str) -> None:
 def test_a_busy_day(server: Server, browser: Any, db: str, viewport: dict[str, int], tmp_path: Path) -> None:
     phone = viewport["width"] < 500
     history = _resolved_history(db, HISTORY)  # a shop's history: thousands resolved, none open
-    alice_ctx, alice, alice_watch = console(browser, server, AGENT_TOKEN, viewport)
+    alice_ctx, alice, alice_watch = agent_console(browser, server, AGENT_TOKEN, viewport)
 
     # The first shopper, in the shop's page: a damaged item. Alice is the only one online: it is hers.
     shop_ctx = browser.new_context(viewport=viewport, locale="zh-CN", has_touch=phone, is_mobile=phone)
@@ -89,7 +88,7 @@ def test_a_busy_day(server: Server, browser: Any, db: str, viewport: dict[str, i
     assert holder(server, first) == "alice"
 
     # Bob comes online; three more shoppers ask for a person: the chats go round, two each at most.
-    bob_ctx, bob, bob_watch = console(browser, server, OTHER_TOKEN, viewport)
+    bob_ctx, bob, bob_watch = agent_console(browser, server, OTHER_TOKEN, viewport)
     wait_online(server, "bob")
     others = [chat(server, text)["handoff"]["id"] for text in ("我要投诉 快递员态度太差", "转人工", "人工客服在吗")]
     assert [holder(server, h) for h in others] == ["bob", "alice", "bob"]

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import AGENT_TOKEN, OTHER_TOKEN
-from tests.browser.conftest import Watch, chat, shot
+from tests.browser.conftest import agent_console, chat, shot
 from tests.browser.test_contrast import low_contrast
 from tests.browser.test_workbench import COUNT_BEEPS
 from tests.server import Server
@@ -45,14 +45,7 @@ def status_of(srv: Server, name: str) -> str:
                          ids=["desktop", "phone"])
 def test_presence_from_the_keyboard_and_a_chat_assigned_on_the_spot(server: Server, browser: Any,
                                                                     viewport: dict[str, int]) -> None:
-    ctx = browser.new_context(viewport=viewport, locale="zh-CN")
-    page = ctx.new_page()
-    page.add_init_script(COUNT_BEEPS)
-    watch = Watch(page)
-    page.goto(server.url + "/agent")
-    page.get_by_label("客服令牌").fill(AGENT_TOKEN)
-    page.get_by_label("客服令牌").press("Enter")
-    expect(page.locator("#live")).to_have_text("实时更新中")
+    ctx, page, watch = agent_console(browser, server, AGENT_TOKEN, viewport, init_script=COUNT_BEEPS)
     # Signed in, she is online (her first time), and the console says how chats are given out.
     control = page.get_by_label("我的状态")
     expect(control).to_have_value("online")

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from tests.api.conftest import AGENT_TOKEN
-from tests.browser.conftest import ADMIN_TOKEN, Watch, chat
+from tests.browser.conftest import ADMIN_TOKEN, Watch, agent_console, chat
 from tests.server import Server
 
 pytestmark = pytest.mark.slow
@@ -114,13 +114,7 @@ def test_waiting_shopper_sends_a_photo_and_hears_the_agent_join(named_server: Se
     shop.wait_for_function("img => img.complete && img.naturalWidth === 640", arg=sent.element_handle())
 
     # The agent opens the chat: the photo is in the transcript, a thumbnail that opens full size.
-    agent_ctx = browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
-    console = agent_ctx.new_page()
-    agent_watch = Watch(console)
-    console.goto(server.url + "/agent")
-    console.get_by_label("客服令牌").fill(AGENT_TOKEN)
-    console.get_by_label("客服令牌").press("Enter")
-    expect(console.locator("#live")).to_have_text("实时更新中")
+    agent_ctx, console, agent_watch = agent_console(browser, server, AGENT_TOKEN)
     item = console.locator("#handoff-list .item")
     expect(item).to_have_count(1)
     expect(item).to_contain_text("[图片]")
