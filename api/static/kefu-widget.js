@@ -61,36 +61,31 @@
     return node;
   }
 
-  // A speech bubble (SVG, so it does not depend on an emoji font).
-  function chatIcon() {
+  // Icons as SVG, so that they do not depend on an emoji font: one path, in the text's colour.
+  function icon(cls, d) {
     var NS = "http://www.w3.org/2000/svg";
     var svg = document.createElementNS(NS, "svg");
     svg.setAttribute("viewBox", "0 0 24 24");
-    svg.setAttribute("class", "kefu-launcher-icon");
+    svg.setAttribute("class", cls);
     svg.setAttribute("aria-hidden", "true");
     var path = document.createElementNS(NS, "path");
-    path.setAttribute("d", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"
-                      + "M7 10.5a1.5 1.5 0 1 0 0 .01M12 10.5a1.5 1.5 0 1 0 0 .01M17 10.5a1.5 1.5 0 1 0 0 .01");
+    path.setAttribute("d", d);
     path.setAttribute("fill", "currentColor");
     path.setAttribute("fill-rule", "evenodd");
     svg.appendChild(path);
     return svg;
   }
 
+  // A speech bubble (the launcher's icon).
+  function chatIcon() {
+    return icon("kefu-launcher-icon", "M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z"
+                + "M7 10.5a1.5 1.5 0 1 0 0 .01M12 10.5a1.5 1.5 0 1 0 0 .01M17 10.5a1.5 1.5 0 1 0 0 .01");
+  }
+
   // A picture frame (the image button's icon).
   function pictureIcon() {
-    var NS = "http://www.w3.org/2000/svg";
-    var svg = document.createElementNS(NS, "svg");
-    svg.setAttribute("viewBox", "0 0 24 24");
-    svg.setAttribute("class", "kefu-attach-icon");
-    svg.setAttribute("aria-hidden", "true");
-    var path = document.createElementNS(NS, "path");
-    path.setAttribute("d", "M4 5h16a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1zm1 2v9.5l4-4 3 3 "
-                      + "3.5-3.5L19 15.5V7H5zm4.5 1.5a1.5 1.5 0 1 1 0 3 1.5 1.5 0 0 1 0-3z");
-    path.setAttribute("fill", "currentColor");
-    path.setAttribute("fill-rule", "evenodd");
-    svg.appendChild(path);
-    return svg;
+    return icon("kefu-attach-icon", "M4 5h16a1 1 0 0 1 1 1v12a1 1 0 0 1-1 1H4a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1zm1 2v9.5l4-4 3 3 "
+                + "3.5-3.5L19 15.5V7H5zm4.5 1.5a1.5 1.5 0 1 1 0 3 1.5 1.5 0 0 1 0-3z");
   }
 
   var host = el("div", { id: "kefu-widget" });
