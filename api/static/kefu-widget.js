@@ -544,7 +544,7 @@
     events.addEventListener("ready", function () {
       sseFailures = 0;
       catchUp().catch(function () {});  // whatever arrived while (re)connecting
-      if (handoff) refreshHandoff();    // and the queue's moves meanwhile
+      refreshHandoff();                 // and where the chat stands (a read that failed before, too)
     });
     events.addEventListener("handoff", function (e) {
       try { setHandoff(JSON.parse(e.data).handoff); } catch (err) { /* not for us */ }

@@ -121,6 +121,7 @@ def test_a_busy_day(server: Server, browser: Any, db: str, viewport: dict[str, i
     # Alice opens it: the photo in the transcript, and the bot's answer as a draft she edits and sends.
     alice.get_by_role("tab", name=re.compile("处理中")).click()
     alice.locator(f'#handoff-list [data-handoff="{first}"]').click()
+    expect(alice.locator("#handoff-title")).to_contain_text(f"#{first}")  # loaded: its buttons are its own
     expect(alice.get_by_role("button", name="查看顾客发送的图片（原图）")).to_have_count(1)
     expect(alice.locator("#transcript .msg-shopper .msg-text").last).to_have_text("补发的话走什么快递")
     draft = alice.locator("#drafts .draft").first
@@ -144,6 +145,7 @@ def test_a_busy_day(server: Server, browser: Any, db: str, viewport: dict[str, i
     # Bob answers the complaint with a 快捷短语; the other shopper of his writes again meanwhile: a badge.
     bob.get_by_role("tab", name=re.compile("处理中")).click()
     bob.locator(f'#handoff-list [data-handoff="{others[0]}"]').click()
+    expect(bob.locator("#handoff-title")).to_contain_text(f"#{others[0]}")
     bob.get_by_role("button", name="快捷短语").click()
     bob.get_by_label("搜索快捷短语").fill("退货")
     expect(bob.locator("#phrase-list .phrase-title").first).to_have_text("退货地址")
@@ -159,6 +161,7 @@ def test_a_busy_day(server: Server, browser: Any, db: str, viewport: dict[str, i
 
     # Alice hands her other chat to bob with a note: her place frees, and the waiting chat is hers at once.
     alice.locator(f'#handoff-list [data-handoff="{others[1]}"]').click()
+    expect(alice.locator("#handoff-title")).to_contain_text(f"#{others[1]}")
     alice.get_by_role("button", name="转交", exact=True).click()
     alice.get_by_label("转交给").select_option("bob")
     alice.get_by_label("转交备注").fill("顾客要人工，还没说什么事")
