@@ -46,7 +46,7 @@ class Shop:
         new = sid not in self.started
         self.started.add(sid)
         _, h, _, _ = self.store.hand_off(sid, "找人", new_session=new, reason=reason, intent=f"human.{reason}",
-                                         guesses=[], bot_text=lambda p: "稍等",
+                                         guesses=[], bot_text="稍等",
                                          bot_fields={"extra": {"action": "handoff"}})
         return h.id
 

@@ -169,10 +169,8 @@ class Conversations:
         if self.desk is not None:  # honest about who is there: people at the desk, whatever the hours say;
             present = self.desk.anyone("online", "busy")  # nobody: not "someone is coming"
             closed = None if present else closed or say(self.bot.kb.shop, "offline")
-
-        def reply(position: int) -> str:  # the entry's answer says a person is coming; the place is the widget's banner
-            return "\n".join(filter(None, (out.reply, closed)))
-
+        # The entry's answer says a person is coming; the place in the queue is the widget's banner.
+        reply = "\n".join(filter(None, (out.reply, closed)))
         _, h, bot_msg, position = self.store.hand_off(
             session_id, text, new_session=new, reason=out.reason or "requested", intent=out.intent, guesses=guesses,
             bot_text=reply, bot_fields={"intent": out.intent, "confidence": out.confidence,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -189,10 +189,10 @@ class Store:
 
     # -- handoffs ---------------------------------------------------------------------------
     def hand_off(self, session_id: str, shopper_text: str, *, new_session: bool, reason: str, intent: str | None,
-                 guesses: list[dict[str, Any]], bot_text: Callable[[int], str],
+                 guesses: list[dict[str, Any]], bot_text: str,
                  bot_fields: dict[str, Any]) -> tuple[Message, Handoff, Message, int]:
         """One transaction: the shopper's message, the handoff, the session in human mode and the bot's
-        reply (`bot_text(position)`, which says the place in the queue). AlreadyHandedOffError when the
+        reply, and the handoff's place in the queue. AlreadyHandedOffError when the
         session got an open handoff meanwhile (a concurrent message): nothing of this one is stored."""
         try:
             with self.tx(write=True) as s:
@@ -206,7 +206,7 @@ class Store:
                 s.add(h)
                 s.flush()
                 position = queue_position(s, h.id)
-                bot = insert_message(s, session_id, "bot", bot_text(position), now, **bot_fields)
+                bot = insert_message(s, session_id, "bot", bot_text, now, **bot_fields)
                 return shopper, h, bot, position
         except ConflictError:
             if not new_session and self.open_handoff(session_id) is not None:

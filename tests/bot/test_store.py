@@ -64,7 +64,7 @@ def store(db_url: str) -> Iterator[Store]:
 def new_handoff(store: Store, text: str = "转人工", session_id: str | None = None) -> tuple[str, int]:
     sid = session_id or store.session_context(None)[0].id
     _, h, _, _ = store.hand_off(sid, text, new_session=session_id is None, reason="requested",
-                                intent="human.request", guesses=[], bot_text=lambda p: f"前面{p - 1}位",
+                                intent="human.request", guesses=[], bot_text="稍等",
                                 bot_fields={})
     return sid, h.id
 
