@@ -100,16 +100,36 @@ def test_nothing_to_classify_asks_then_hands_off() -> None:
 def test_in_a_chat_the_classifiers_person_is_offered_quick_replies_until_clearly_a_persons_job() -> None:
     th = Thresholds(answer=0.55, margin=0.15, suggest=0.6, human=0.35, human_chat=0.6)
     ranking = [P("human.other", 0.45), P("size.chart", 0.3), P("size.fit", 0.15), P("shipping.fee", 0.1)]
-    chat, _ = decide(Evidence("这个能装在墙上吗", ranking), th)
+    about = SessionState(last_intent="size.chart", last_text="尺码表发我看下")  # a chat with a topic
+    chat, _ = decide(Evidence("这个能装在墙上吗", ranking, state=about), th)
     lone, _ = decide(Evidence("这个能装在墙上吗", ranking, lone=True), th)
     assert chat.action == "suggest" and [p.intent for p in chat.suggestions][:2] == ["size.chart", "size.fit"]
     assert (lone.action, lone.reason) == ("handoff", Reason.OUT_OF_SCOPE)
     clear = [P("human.other", 0.7), P("size.chart", 0.3)]
-    assert decide(Evidence("能帮我装一下吗", clear), th)[0].action == "handoff"
+    assert decide(Evidence("能帮我装一下吗", clear, state=about), th)[0].action == "handoff"
     # ...and so is any person's job the classifier alone reads (a rule would hand it off at once).
     problem = [P("human.problem", 0.45), P("returns.how", 0.3), P("size.fit", 0.25)]
-    assert decide(Evidence("有点问题", problem), th)[0].action == "suggest"
-    assert decide(Evidence("有点问题", problem, rule=Reason.PROBLEM), th)[0].action == "handoff"
+    assert decide(Evidence("有点问题", problem, state=about), th)[0].action == "suggest"
+    assert decide(Evidence("有点问题", problem, rule=Reason.PROBLEM, state=about), th)[0].action == "handoff"
+
+
+def test_a_chats_first_question_that_is_likely_a_persons_job_goes_to_one() -> None:
+    # 窗帘能定做尺寸吗 as the chat's first question (after a greeting at most): no topic for its human
+    # mass to come from, and the human entries lead the best FAQ entry by far.
+    th = Thresholds(answer=0.55, margin=0.15, suggest=0.6, human=0.35, human_chat=0.6)
+    led = [P("human.other", 0.45), P("size.chart", 0.26), P("size.fit", 0.11), P("payment.methods", 0.02)]
+    for state in (SessionState(), SessionState(last_intent="smalltalk.greeting", last_text="在吗")):
+        d, _ = decide(Evidence("窗帘能定做尺寸吗", led, state=state), th)
+        assert (d.action, d.intent, d.reason) == ("handoff", "human.other", Reason.OUT_OF_SCOPE)
+    # With a topic before it, the same reading is offered as quick replies (a fragment may lean on it)...
+    topic = SessionState(last_intent="size.chart", last_text="尺码表发我看下")
+    assert decide(Evidence("窗帘能定做尺寸吗", led, state=topic), th)[0].action == "suggest"
+    # ...and a first question whose FAQ reading is close to the human one is offered too, as is a closing.
+    close = [P("human.other", 0.42), P("size.stock", 0.40), P("size.chart", 0.1)]
+    assert decide(Evidence("保温杯有粉色吗", close), th)[0].action == "suggest"
+    weak = [P("human.other", 0.3), P("size.stock", 0.1), P("size.chart", 0.1), P("returns.how", 0.1)]
+    assert decide(Evidence("这个呢", weak), th)[0].action != "handoff"
+    assert decide(Evidence("好 那我再看看", led, closing=True), th)[0].route == "faq"
 
 
 def test_a_trigger_taken_back_takes_its_entry_out_of_the_ranking() -> None:
