@@ -10,6 +10,7 @@ from bot.language.normalize import normalize
 @pytest.mark.parametrize("text", [
     "好 那我拍两个", "好的 我重新拍个白的", "算了 先不买了", "好吧 等你们消息", "行 那我明天再来",
     "嗯嗯 知道了", "好滴", "收到 我去申请", "明白了 谢谢", "OK 我先下单", "好吧，那就这样",
+    "那就不买了 谢谢", "我先拍了 谢谢你", "那我再看看 辛苦啦",  # thanks that end it
 ])
 # fmt: on
 def test_a_closing_acknowledges_and_asks_nothing(text: str) -> None:
@@ -29,6 +30,9 @@ def test_a_closing_acknowledges_and_asks_nothing(text: str) -> None:
     "好评返现怎么弄",            # 好 starts a word, not an acknowledgement
     "行李箱有几个尺寸",
     "先不买了",
+    "能开发票吗 谢谢",           # thanks after a question
+    "退货地址发我下 谢谢",       # a request has no question's form
+    "好的 麻烦帮我备注一下",
 ])
 # fmt: on
 def test_a_question_or_a_plain_statement_is_no_closing(text: str) -> None:
