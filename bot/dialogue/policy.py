@@ -97,10 +97,10 @@ class Thresholds:
 CHAT_SUGGEST = 0.3
 MAX_UNSURE_TURNS = 2
 # A chat's first question (nothing before it but small talk) has no topic to lean on: when the bot is
-# unsure and the human entries are its likeliest reading by far (at least FIRST_HUMAN, and FIRST_LEAD
-# times the best FAQ entry: 零食保质期多长, 窗帘能定做尺寸吗), it is a question for a person, not a
-# fragment whose human mass the conversation would resolve.
-FIRST_HUMAN = 0.35
+# unsure and the human entries are its likeliest reading by far (at least FIRST_HUMAN of the chat's
+# handoff mass `human_chat`, and FIRST_LEAD times the best FAQ entry: 零食保质期多长, 窗帘能定做尺寸吗),
+# it is a question for a person, not a fragment whose human mass the conversation would resolve.
+FIRST_HUMAN = 0.7
 FIRST_LEAD = 1.5
 
 def thresholds_for(trained: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None) -> Thresholds:
@@ -189,7 +189,7 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
     first = ev.state.last_intent is None or ev.state.last_intent.startswith("smalltalk.")
     if chat and first and unsure and ev.rule is None and not ev.closing:
         p_human = human_mass(ranking)
-        if p_human >= FIRST_HUMAN and p_human >= FIRST_LEAD * _best_faq(ranking):
+        if p_human >= FIRST_HUMAN * th.human_chat and p_human >= FIRST_LEAD * _best_faq(ranking):
             best = next(p for p in ranking if p.intent.startswith("human."))
             return Decision("handoff", best.intent, p_human, INTENT_REASON.get(best.intent, Reason.OUT_OF_SCOPE),
                             ranking=ranking)

@@ -130,6 +130,9 @@ def test_a_chats_first_question_that_is_likely_a_persons_job_goes_to_one() -> No
     weak = [P("human.other", 0.3), P("size.stock", 0.1), P("size.chart", 0.1), P("returns.how", 0.1)]
     assert decide(Evidence("这个呢", weak), th)[0].action != "handoff"
     assert decide(Evidence("好 那我再看看", led, closing=True), th)[0].route == "faq"
+    # The bar is a share of the chat's handoff mass: an operator who raises that raises it too.
+    strict = Thresholds(answer=0.55, margin=0.15, suggest=0.6, human=0.35, human_chat=1.0)
+    assert decide(Evidence("窗帘能定做尺寸吗", led), strict)[0].action == "suggest"
 
 
 def test_a_trigger_taken_back_takes_its_entry_out_of_the_ranking() -> None:
