@@ -140,10 +140,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        holder = await asyncio.to_thread(BotHolder, settings)
-        _on_sighup(holder)
         store = Store(settings.database_url)
-        store.create_schema()
+        # The model and the database's migrations at once: the migrations wait on the disk while the model loads.
+        holder, _ = await asyncio.gather(asyncio.to_thread(BotHolder, settings), asyncio.to_thread(store.create_schema))
+        _on_sighup(holder)
         app.state.settings = settings
         app.state.bot = holder
         notifier = app.state.outbound = Outbound(settings)  # the webhook, the robots, Chatwoot (api/integrations.py)
