@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import secrets
 import time
-from typing import Annotated
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -16,6 +19,18 @@ from bot.config import Settings
 from bot.dialogue.voice import say
 from bot.service.conversations import Conversations
 
+T = TypeVar("T")
+# The shopper's chat turns run on threads of their own, few: a turn holds the GIL most of its
+# time, so more threads than turns that can progress at once only add switches between them.
+TURN_THREADS = 4
+_turns = ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="kefu-turn")
+
+
+async def in_turn_thread(fn: Callable[[], T]) -> T:
+    """`fn()` on a turn thread (asyncio's executor: a cheaper hand-off than anyio's thread pool)."""
+    return await asyncio.get_running_loop().run_in_executor(_turns, fn)
+
+
 _bearer = HTTPBearer(auto_error=False)
 # The Authorization header's bearer token, or None (the routes say 401 themselves, as JSON).
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -23,6 +38,12 @@ Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 def get_conversations(request: Request) -> Conversations:
     return request.app.state.conversations  # type: ignore[no-any-return]
+
+
+async def _conversations(request: Request) -> Conversations:
+    """ConversationsDep's: a coroutine, because FastAPI hands every plain `def` dependency to a
+    thread of its pool and back, which costs more than reading app.state."""
+    return get_conversations(request)
 
 
 def get_app_settings(request: Request) -> Settings:
@@ -122,6 +143,6 @@ def check_session_rate(request: Request, session_id: str | None) -> None:
                             headers={"Retry-After": str(max(wait, 1))})
 
 
-ConversationsDep = Annotated[Conversations, Depends(get_conversations)]
+ConversationsDep = Annotated[Conversations, Depends(_conversations)]
 AgentDep = Annotated[str, Depends(current_agent)]
 StreamAgentDep = Annotated[str, Depends(stream_agent)]

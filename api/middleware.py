@@ -75,8 +75,9 @@ class BodyLimitMiddleware:
             nonlocal seen, complete, failure
             if complete:  # the body is in; later calls wait for the client to go (event streams)
                 return await receive()
-            try:
-                msg = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.001))
+            try:  # asyncio.timeout_at, not wait_for: wait_for makes a task of every receive() (Python 3.11)
+                async with asyncio.timeout_at(deadline):
+                    msg = await receive()
             except TimeoutError:
                 failure = (408, "timeout", f"request body not received within {self.timeout:g} s")
                 raise _Refused from None

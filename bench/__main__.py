@@ -33,16 +33,19 @@ from bench.common import (
     train_model,
 )
 
-SECTIONS = ("inprocess", "http", "load", "firstrun", "footprint", "sessions", "catalogue", "training", "analytics")
+SECTIONS = ("inprocess", "http", "load", "serving", "firstrun", "footprint", "sessions", "catalogue", "training",
+            "analytics")
 
 FULL = {"passes": 3, "messages": None, "folds": 5, "levels": [1, 4, 16, 64], "duration": 10.0, "fixed_duration": 10.0,
         "postgres": True, "catalogue": [1, 4, 16], "catalogue_full_train_max": 4, "catalogue_usem3": [1, 4],
         "sessions": [1_000, 100_000], "sessions_duration": 5.0, "training": True, "static_timeout": 600.0,
-        "budget_s": 25 * 60, "analytics_messages": 1_000_000, "load": {4: 20.0, 16: 60.0, 64: 60.0}}
+        "budget_s": 25 * 60, "analytics_messages": 1_000_000, "load": {4: 20.0, 16: 60.0, 64: 60.0},
+        "serving": {"levels": {4: 15.0, 16: 15.0}, "in_process_s": 8.0, "starts": 3}}
 QUICK = {"passes": 1, "messages": 30, "folds": 2, "levels": [1, 8], "duration": 2.0, "fixed_duration": 2.0,
          "postgres": False, "catalogue": [1, 2], "catalogue_full_train_max": 2, "catalogue_usem3": [],
          "sessions": [500], "sessions_duration": 1.0, "training": False, "static_timeout": 0.0, "budget_s": 110,
-         "analytics_messages": 20_000, "load": {4: 2.0, 16: 2.0}}
+         "analytics_messages": 20_000, "load": {4: 2.0, 16: 2.0},
+         "serving": {"levels": {4: 2.0}, "in_process_s": 2.0, "starts": 1}}
 
 
 def _section(res: dict[str, Any], key: str, out_dir: Path, fn: Callable[[], Any],
@@ -78,8 +81,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--static-dir", type=Path,
                     help="a static embedding model folder (else one is built with kefu build-static)")
     ap.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run")
-    ap.add_argument("--ab", metavar="REV", help="the load section also runs the code of git revision REV, "
-                    "just before this checkout's, on the same model and messages (an A/B in one run)")
+    ap.add_argument("--ab", metavar="REV", help="the load, serving and firstrun sections also run the code of git "
+                    "revision REV, just before this checkout's, on the same model and messages (an A/B in one run)")
     ap.add_argument("--budget", type=float, help="seconds the sections may take before the costly ones are "
                     "skipped (default 1500, 110 with --quick)")
     a = ap.parse_args(argv)
@@ -115,10 +118,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         tmp = Path(tmp_name)
         # -- models ------------------------------------------------------------------------------
         specs: dict[str, str] = {"none": "none"}
-        if not only & {"inprocess", "http", "load", "footprint", "sessions"}:
+        if not only & {"inprocess", "http", "load", "serving", "footprint", "sessions"}:
             specs = {}  # the catalogue, first run and training sections train their own
         elif not only & {"inprocess", "http", "footprint", "sessions"}:
-            specs = {default: default}  # the load section serves the default model only
+            specs = {default: default}  # the load and serving sections serve the default model only
         elif a.quick:
             specs[default] = default
         else:
@@ -179,6 +182,21 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     fresh["postgres"] = _pg_schema
                 _section(res, "load", a.out, lambda: run_load(a.data, default_model, messages, tmp / "http",
                                                                cfg["load"], fresh, a.ab))
+        if "serving" in only:
+            from bench.httpload import wrk_available
+            from bench.serving import run_serving
+
+            if not wrk_available():
+                res["serving"] = {"skipped": "wrk is not installed (apt-get install wrk)"}
+            else:
+                serving_dbs: dict[str, Callable[[], tuple[str, Callable[[], None]]]] = {
+                    "sqlite": lambda: (f"sqlite:///{tmp / f'serving-{time.monotonic_ns()}.db'}", lambda: None)}
+                if cfg["postgres"] and not a.no_postgres and pg_available():
+                    serving_dbs["postgres"] = _pg_schema
+                sv = cfg["serving"]
+                _section(res, "serving", a.out, lambda: run_serving(
+                    a.data, default_model, messages, tmp / "http", serving_dbs, sv["levels"], sv["in_process_s"],
+                    sv["starts"], a.ab))
         if "firstrun" in only:
             if cfg["training"]:
                 _section(res, "firstrun", a.out, lambda: _first_runs(a, tmp))

@@ -89,6 +89,9 @@ def markdown(res: dict[str, Any]) -> str:
                   f"{c['closest_wrk_level']['connections']} conns, p99 {c['closest_wrk_level']['p99_ms']} ms.", ""]
     lines += _load(res.get("load"))
     lines += _first_run(res.get("firstrun"))
+    from bench.serving import markdown as serving  # bench.serving uses this module's tables
+
+    lines += serving(res.get("serving"))
     fp = res.get("footprint")
     if fp and "servers" in fp:
         lines += ["## Footprint (fresh server, SQLite)", "",

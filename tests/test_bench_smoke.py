@@ -155,3 +155,20 @@ def test_report_shows_the_load_ab_and_the_first_run() -> None:
     assert "| before abc | 16 |" in text and "| after | 16 |" in text and "timeout 1" in text
     assert "| p99 over p50 c16 | 2.00 | <= 4 | yes |" in text  # the targets of this checkout's run
     assert "0.417 (target at most 0.5: met)" in text and "kefu: no model yet" in text
+
+
+def test_report_shows_serving_against_the_engine_and_the_start() -> None:
+    level = {**_level(16, 300.0, 50.0, 120.0), "in_process_msgs_per_s": 400.0, "http_over_in_process": 0.75,
+             "cpu_ms_per_request": 2.5, "in_process_cpu_ms_per_chat": 1.9, "cpu_in_process_over_http": 0.76}
+    run = {"levels": [level], "best": 0.75, "met": True}
+    serving = {"messages": 209, "levels": {"16": 15.0}, "in_process_seconds": 8.0, "target": 0.6,
+               "sqlite": {"before abc": {**run, "levels": [{**level, "rps": 150.0, "http_over_in_process": 0.38}]},
+                          "after": run},
+               "start": {"target_s": 3.0, "before abc": {"runs_s": [4.9], "median_s": 4.9, "median_cpu_s": 3.4,
+                                                         "met": False},
+                         "after": {"runs_s": [2.8], "median_s": 2.8, "median_cpu_s": 2.6, "met": True}}}
+    text = report.markdown({"serving": serving})
+    assert "| sqlite | before abc | 16 | 150.00 |" in text and "| 0.38 | 0.60 |" in text
+    assert "| sqlite | after | 16 | 300.00 | 50.00 | 120.00 | 400.00 | 0.75 | 0.60 | 2.50 | 1.90 | 0.76 |" in text
+    assert "| before abc | 4.90 | 4.90 | 3.40 | 3.00 | NO |" in text
+    assert "| after | 2.80 | 2.80 | 2.60 | 3.00 | yes |" in text

