@@ -33,19 +33,20 @@ from bench.common import (
     train_model,
 )
 
-SECTIONS = ("inprocess", "http", "load", "serving", "firstrun", "footprint", "sessions", "catalogue", "training",
-            "analytics")
+SECTIONS = ("inprocess", "http", "load", "serving", "workers", "firstrun", "footprint", "sessions", "catalogue",
+            "training", "analytics")
 
 FULL = {"passes": 3, "messages": None, "folds": 5, "levels": [1, 4, 16, 64], "duration": 10.0, "fixed_duration": 10.0,
         "postgres": True, "catalogue": [1, 4, 16], "catalogue_full_train_max": 4, "catalogue_usem3": [1, 4],
         "sessions": [1_000, 100_000], "sessions_duration": 5.0, "training": True, "static_timeout": 600.0,
         "budget_s": 25 * 60, "analytics_messages": 1_000_000, "load": {4: 20.0, 16: 60.0, 64: 60.0},
-        "serving": {"levels": {4: 15.0, 16: 15.0}, "in_process_s": 8.0, "starts": 3}}
+        "serving": {"levels": {4: 15.0, 16: 15.0}, "in_process_s": 8.0, "starts": 3},
+        "workers": {"connections": 16, "seconds": 20.0}}
 QUICK = {"passes": 1, "messages": 30, "folds": 2, "levels": [1, 8], "duration": 2.0, "fixed_duration": 2.0,
          "postgres": False, "catalogue": [1, 2], "catalogue_full_train_max": 2, "catalogue_usem3": [],
          "sessions": [500], "sessions_duration": 1.0, "training": False, "static_timeout": 0.0, "budget_s": 110,
          "analytics_messages": 20_000, "load": {4: 2.0, 16: 2.0},
-         "serving": {"levels": {4: 2.0}, "in_process_s": 2.0, "starts": 1}}
+         "serving": {"levels": {4: 2.0}, "in_process_s": 2.0, "starts": 1}, "workers": None}
 
 
 def _section(res: dict[str, Any], key: str, out_dir: Path, fn: Callable[[], Any],
@@ -118,10 +119,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         tmp = Path(tmp_name)
         # -- models ------------------------------------------------------------------------------
         specs: dict[str, str] = {"none": "none"}
-        if not only & {"inprocess", "http", "load", "serving", "footprint", "sessions"}:
+        if not only & {"inprocess", "http", "load", "serving", "workers", "footprint", "sessions"}:
             specs = {}  # the catalogue, first run and training sections train their own
         elif not only & {"inprocess", "http", "footprint", "sessions"}:
-            specs = {default: default}  # the load and serving sections serve the default model only
+            specs = {default: default}  # the load, serving and workers sections serve the default model only
         elif a.quick:
             specs[default] = default
         else:
@@ -197,6 +198,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 _section(res, "serving", a.out, lambda: run_serving(
                     a.data, default_model, messages, tmp / "http", serving_dbs, sv["levels"], sv["in_process_s"],
                     sv["starts"], a.ab))
+        if "workers" in only:
+            from bench.httpload import wrk_available
+            from bench.workers import redis_available, run_workers
+
+            wk = cfg["workers"]
+            if wk is None:
+                res["workers"] = {"skipped": "two servers of several processes are not started in --quick"}
+            elif not wrk_available():
+                res["workers"] = {"skipped": "wrk is not installed (apt-get install wrk)"}
+            elif a.no_postgres or not pg_available() or not redis_available():
+                res["workers"] = {"skipped": "several workers are measured on PostgreSQL and Redis, not reachable"}
+            else:
+                _section(res, "workers", a.out, lambda: run_workers(a.data, default_model, messages, tmp / "http",
+                                                                    wk["connections"], wk["seconds"]))
         if "firstrun" in only:
             if cfg["training"]:
                 _section(res, "firstrun", a.out, lambda: _first_runs(a, tmp))

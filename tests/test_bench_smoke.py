@@ -172,3 +172,17 @@ def test_report_shows_serving_against_the_engine_and_the_start() -> None:
     assert "| sqlite | after | 16 | 300.00 | 50.00 | 120.00 | 400.00 | 0.75 | 0.60 | 2.50 | 1.90 | 0.76 |" in text
     assert "| before abc | 4.90 | 4.90 | 3.40 | 3.00 | NO |" in text
     assert "| after | 2.80 | 2.80 | 2.60 | 3.00 | yes |" in text
+
+
+def test_report_shows_two_workers_over_one() -> None:
+    from bench.workers import targets
+
+    rows = [{**_level(16, 100.0, 150.0, 400.0), "workers": 1, "ready_s": 9.0},
+            {**_level(16, 180.0, 90.0, 300.0), "workers": 2, "ready_s": 12.0}]
+    got = targets(rows)
+    assert got["rps_2_workers_over_1"] == {"value": 1.8, "target": ">= 1.7", "met": True} and got["errors"]["met"]
+    slow = targets([rows[0], {**rows[1], "rps": 150.0, "errors": {"timeout": 1}}])
+    assert not slow["rps_2_workers_over_1"]["met"] and slow["errors"]["value"] == 1 and not slow["errors"]["met"]
+    text = report.markdown({"workers": {"connections": 16, "seconds": 20.0, "cores": 2, "levels": rows,
+                                        "targets": got}})
+    assert "| 2 | 180.00 | 90.00 | 300.00 |" in text and "| rps 2 workers over 1 | 1.80 | >= 1.7 | yes |" in text
