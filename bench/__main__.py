@@ -37,13 +37,15 @@ SECTIONS = ("inprocess", "http", "load", "serving", "workers", "firstrun", "foot
             "training", "analytics")
 
 FULL = {"passes": 3, "messages": None, "folds": 5, "levels": [1, 4, 16, 64], "duration": 10.0, "fixed_duration": 10.0,
-        "postgres": True, "catalogue": [1, 4, 16], "catalogue_full_train_max": 4, "catalogue_usem3": [1, 4],
+        "postgres": True, "catalogue": [1, 4, 16], "catalogue_full_train_max": 4, "catalogue_ab": (4,),
+        "catalogue_usem3": [1, 4],
         "sessions": [1_000, 100_000], "sessions_duration": 5.0, "training": True, "static_timeout": 600.0,
         "budget_s": 25 * 60, "analytics_messages": 1_000_000, "load": {4: 20.0, 16: 60.0, 64: 60.0},
         "serving": {"levels": {4: 15.0, 16: 15.0}, "in_process_s": 8.0, "starts": 3},
         "workers": {"connections": 16, "seconds": 20.0}}
 QUICK = {"passes": 1, "messages": 30, "folds": 2, "levels": [1, 8], "duration": 2.0, "fixed_duration": 2.0,
-         "postgres": False, "catalogue": [1, 2], "catalogue_full_train_max": 2, "catalogue_usem3": [],
+         "postgres": False, "catalogue": [1, 2], "catalogue_full_train_max": 2, "catalogue_ab": (2,),
+         "catalogue_usem3": [],
          "sessions": [500], "sessions_duration": 1.0, "training": False, "static_timeout": 0.0, "budget_s": 110,
          "analytics_messages": 20_000, "load": {4: 2.0, 16: 2.0},
          "serving": {"levels": {4: 2.0}, "in_process_s": 2.0, "starts": 1}, "workers": None}
@@ -83,11 +85,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="a static embedding model folder (else one is built with kefu build-static)")
     ap.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL run")
     ap.add_argument("--ab", metavar="REV", help="the load, serving and firstrun sections also run the code of git "
-                    "revision REV, just before this checkout's, on the same model and messages (an A/B in one run)")
+                    "revision REV, just before this checkout's, on the same model and messages (an A/B in one run); "
+                    "the catalogue section trains x4 with REV's code just before this checkout's")
+    ap.add_argument("--catalogue", metavar="SIZES", help="the catalogue section's sizes, e.g. 4,16 "
+                    "(default 1,4,16; 1,2 with --quick)")
     ap.add_argument("--budget", type=float, help="seconds the sections may take before the costly ones are "
                     "skipped (default 1500, 110 with --quick)")
     a = ap.parse_args(argv)
     cfg = dict(QUICK if a.quick else FULL)
+    if a.catalogue:
+        cfg["catalogue"] = [int(x) for x in a.catalogue.split(",")]
     if a.budget:
         cfg["budget_s"] = a.budget
     a.out = a.out or (RESULTS / "quick" if a.quick else RESULTS)
@@ -240,7 +247,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
             def catalogue() -> list[dict[str, Any]]:
                 rows = catalogue_growth(a.data, tmp / "growth", messages, cfg["catalogue"], "none", cfg["folds"],
-                                        cfg["catalogue_full_train_max"], deadline)
+                                        cfg["catalogue_full_train_max"], deadline, ab=a.ab,
+                                        ab_factors=cfg["catalogue_ab"])
                 return rows
 
             _section(res, "catalogue", a.out, catalogue, into=growth)

@@ -15,13 +15,15 @@ import datetime as dt
 import json
 import random
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from bench.common import dir_size, distinct_variants, log, train_model, write_bodies
+from bench.common import ROOT, clean_env, dir_size, distinct_variants, log, write_bodies
 
 PRODUCTS = ["连衣裙", "羽绒服", "运动鞋", "T恤", "牛仔裤", "床单", "保温杯", "口红", "猫粮", "耳机", "书包", "茶叶",
             "面膜", "手机壳", "沙发", "玩具", "卫衣", "凉鞋", "围巾", "台灯", "枕头", "奶粉", "行李箱", "雨伞",
@@ -85,6 +87,12 @@ def lbfgs_bytes(n_features: int, n_classes: int, history: int = 10) -> int:
     return (2 * history + 15) * (n_features + 1) * n_classes * 8
 
 
+def saga_bytes(n_features: int, n_classes: int, n_examples: int) -> int:
+    """About the memory of the large path's SAGA fit: the coefficients, their running gradient and a
+    copy or two (about 5 arrays of their size), and one gradient row per example."""
+    return (5 * (n_features + 1) + n_examples) * n_classes * 8
+
+
 def available_bytes() -> int:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemAvailable:"):
@@ -92,27 +100,66 @@ def available_bytes() -> int:
     return 2**63
 
 
-def _fit_only(data_dir: Path, out_dir: Path, embedder: str, thresholds: dict[str, Any]) -> tuple[Any, float, int]:
-    """The final fit alone (no cross-validation): a Bot, the fit's seconds and the saved model's bytes."""
+# Run in a subprocess (`code`'s checkout as the working directory, so that another revision's code
+# trains): the training's seconds and the process's peak RSS, as one JSON line on stdout.
+_CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+kind, data, out, embedder, folds = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+t0 = time.perf_counter()
+if kind == "train":
+    import training.train as tt
+    tt.git_commit = lambda: "bench"
+    res = {"version_dir": str(tt.train(data, out, seed=42, embedder=embedder, folds=folds, progress=False,
+                                       echo=lambda m: None, report=False, heldout=None))}
+else:
+    from bench.growth import fit_only
+    res = fit_only(data, out, embedder, json.loads(sys.argv[6]))
+res["seconds"] = round(time.perf_counter() - t0, 2)
+res["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(json.dumps(res))
+"""
+
+
+def train_subprocess(kind: str, data_dir: Path, out_dir: Path, embedder: str, folds: int, code: Path = ROOT,
+                     thresholds: dict[str, Any] | None = None, timeout: float = 3600) -> dict[str, Any]:
+    """`train` (training.train.train, cross-validation and final fit) or `fit` (`fit_only`) in a fresh
+    Python process: {"seconds", "peak_rss_bytes", ...}. MemoryError when `fit_only` refused."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.run([sys.executable, "-c", _CHILD, kind, str(data_dir), str(out_dir), embedder, str(folds),
+                           json.dumps(thresholds or {})], cwd=code, env=clean_env(), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
+        if "MemoryError" in tail[0]:
+            raise MemoryError(tail[0].split(":", 1)[-1].strip())
+        raise RuntimeError(f"training ({kind}, {code}) failed: {tail[0]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def fit_only(data_dir: Path, out_dir: Path, embedder: str, thresholds: dict[str, Any]) -> dict[str, Any]:
+    """The final fit alone (no cross-validation), saved as a servable model in `out_dir`: the fit's
+    seconds, the model's bytes and the path taken (`bot.language.pipeline.is_large`)."""
     from bot.dialogue import knowledge
-    from bot.dialogue.engine import Bot
-    from bot.dialogue.policy import thresholds_for
     from bot.language import artefacts, segment
-    from bot.language.pipeline import build_pipeline, save_model
+    from bot.language.pipeline import build_pipeline, is_large, save_model
 
     userdict = Path(data_dir) / segment.USERDICT_FILE
     segment.configure(userdict)
     kb = knowledge.load(Path(data_dir))
     texts, labels = kb.training_pairs()
-    pipe = build_pipeline(embedder, seed=42)
+    n_classes = len(set(labels))
+    large = is_large(len(texts), n_classes)
+    pipe = build_pipeline(embedder, seed=42, large=large)
     t0 = time.perf_counter()
     # pipe.fit, in two steps, so that a fit the machine cannot hold is refused instead of crashing
     features = pipe[:-1].fit_transform(texts)
-    n_classes = len(set(labels))
-    need, have = lbfgs_bytes(features.shape[1], n_classes), available_bytes()
-    if need > have:
-        raise MemoryError(f"the logistic regression's L-BFGS would need about {need / 2**30:.0f} GiB for "
-                          f"{features.shape[1]:,} features x {n_classes} classes; {have / 2**30:.0f} GiB available")
+    need = (saga_bytes(features.shape[1], n_classes, len(texts)) if large
+            else lbfgs_bytes(features.shape[1], n_classes))
+    if need > available_bytes():
+        raise MemoryError(f"the logistic regression ({pipe[-1].solver}) would need about {need / 2**30:.0f} GiB "
+                          f"for {features.shape[1]:,} features x {n_classes} classes; "
+                          f"{available_bytes() / 2**30:.0f} GiB available")
     pipe[-1].fit(features, labels)
     seconds = time.perf_counter() - t0
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,27 +167,44 @@ def _fit_only(data_dir: Path, out_dir: Path, embedder: str, thresholds: dict[str
             "libraries": artefacts.library_versions(), **save_model(pipe, out_dir),
             "userdict_sha256": artefacts.save_userdict(userdict, out_dir)}
     artefacts.write_metadata(out_dir, meta)
-    size = (out_dir / artefacts.PIPELINE_FILE).stat().st_size
-    model = artefacts.load_model(out_dir)  # as the server loads it
-    return Bot(kb, model, thresholds_for(model.metadata.get("thresholds"))), seconds, size
+    return {"fit_s": round(seconds, 2), "model_bytes": (out_dir / artefacts.PIPELINE_FILE).stat().st_size,
+            "solver": pipe[-1].solver, "features": int(features.shape[1])}
+
+
+def _load_fitted(data_dir: Path, out_dir: Path) -> Any:
+    """The Bot of a `fit_only` model, loaded as the server loads it."""
+    from bot.dialogue import knowledge
+    from bot.dialogue.engine import Bot
+    from bot.dialogue.policy import thresholds_for
+    from bot.language import artefacts, segment
+
+    segment.configure(Path(data_dir) / segment.USERDICT_FILE)
+    model = artefacts.load_model(out_dir)
+    return Bot(knowledge.load(Path(data_dir)), model, thresholds_for(model.metadata.get("thresholds")))
 
 
 def catalogue_growth(data_dir: Path, workdir: Path, messages: list[str], factors: list[int], embedder: str,
-                     folds: int, full_train_max: int, deadline: float | None = None) -> list[dict[str, Any]]:
-    """At each size: training time, then Bot.reply latency (vector cache cleared before every call).
+                     folds: int, full_train_max: int, deadline: float | None = None,
+                     ab: str | None = None, ab_factors: tuple[int, ...] = (4,)) -> list[dict[str, Any]]:
+    """At each size: training time and peak memory (a subprocess), then Bot.reply latency (vector cache
+    cleared before every call).
 
     Up to `full_train_max` times the catalogue, the full `train` (cross-validation + final fit) is
-    timed; above it only the final fit (cross-validation would cost about `folds` more fits).
+    timed; above it only the final fit (cross-validation would cost about `folds` more fits). With
+    `ab` (a git revision), at each size of `ab_factors` the full train of that revision's code runs
+    first on the same data, and the row gives this code's time over it.
     """
 
     from bench.inproc import bench_reply, clear_vector_cache
+    from bench.load import checkout
     from bot.loader import load_bot
 
     rows: list[dict[str, Any]] = []
     thresholds: dict[str, Any] = {}
     last: tuple[int, float] | None = None  # (factor, seconds) of the previous size, to foresee the next
+    code = checkout(ab, workdir / f"code-{ab}") if ab else None
     for factor in factors:
-        # training grows faster than the data (more classes times more examples): foresee ~ (ratio)^1.6
+        # training grows with the data (more classes times more examples): foresee ~ (ratio)^1.6
         expected = last[1] * (factor / last[0]) ** 1.6 if last else 0.0
         if last and factor > full_train_max and last[0] <= full_train_max:
             expected /= 1 + 0.8 * folds  # the final fit alone, without the cross-validation's folds
@@ -153,33 +217,46 @@ def catalogue_growth(data_dir: Path, workdir: Path, messages: list[str], factors
         d = workdir / f"data-x{factor}"
         sizes = scale_data(data_dir, d, factor)
         out = workdir / f"models-x{factor}-{embedder.replace(':', '_').replace('/', '_')}"
+        before: dict[str, Any] | None = None
+        if code is not None and factor in ab_factors:
+            before = train_subprocess("train", d, workdir / f"models-x{factor}-{ab}", embedder, folds, code)
+            log(f"  catalogue x{factor} ({embedder}) {ab}: {before['seconds']} s, peak RSS "
+                f"{before['peak_rss_bytes'] / 2**30:.2f} GiB")
+            shutil.rmtree(workdir / f"models-x{factor}-{ab}", ignore_errors=True)
         if factor <= full_train_max or not thresholds:
-            info = train_model(d, out, embedder, folds=folds)
-            bot = load_bot(d, Path(info["models_dir"]), embedder=embedder)
+            info = train_subprocess("train", d, out, embedder, folds)
+            bot = load_bot(d, out, embedder=embedder)
             meta = json.loads((Path(info["version_dir"]) / "metadata.json").read_text(encoding="utf-8"))
             thresholds = meta.get("thresholds") or {}
-            train = {"train_s": info["seconds"], "train_kind": f"full train ({folds}-fold CV + final fit)",
+            train = {"train_s": info["seconds"], "train_kind": f"full train ({meta.get('folds', folds)}-fold CV "
+                     f"+ final fit, {meta.get('solver', 'lbfgs')})", "peak_rss_bytes": info["peak_rss_bytes"],
                      "model_bytes": dir_size(Path(info["version_dir"]) / "pipeline.joblib")}
         else:
             try:
-                bot, fit_s, size = _fit_only(d, out, embedder, thresholds)
+                info = train_subprocess("fit", d, out, embedder, folds, thresholds=thresholds)
             except MemoryError as exc:
                 rows.append({"factor": factor, "embedder": embedder, **sizes, "skipped": str(exc)})
                 log(f"  catalogue x{factor} ({embedder}): not trained: {exc}")
                 shutil.rmtree(d, ignore_errors=True)
                 shutil.rmtree(out, ignore_errors=True)
                 continue
-            train = {"fit_s": round(fit_s, 2), "train_kind": "final fit only (thresholds of the previous size)",
-                     "model_bytes": size}
+            bot = _load_fitted(d, out)
+            train = {"fit_s": info["fit_s"], "train_kind": f"final fit only ({info['solver']}, thresholds of "
+                     "the previous size)", "peak_rss_bytes": info["peak_rss_bytes"], "model_bytes": info["model_bytes"]}
+        if before is not None:
+            train["before"] = {"ab": ab, "train_s": before["seconds"], "peak_rss_bytes": before["peak_rss_bytes"]}
+            if "train_s" in train:
+                train["train_s_over_before"] = round(train["train_s"] / before["seconds"], 3)
         lat = bench_reply(bot, messages, 1, clear_cache=True)
         clear_vector_cache()
         row = {"factor": factor, "embedder": embedder, **sizes, **train,
                **{k: lat[k] for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "msgs_per_s")}}
         log(f"  catalogue x{factor} ({embedder}): {sizes['entries']} entries, "
-            f"{train.get('train_s', train.get('fit_s'))} s ({train['train_kind']}), "
-            f"reply p50 {lat['p50_ms']} ms p99 {lat['p99_ms']} ms, model {train['model_bytes'] / 1e6:.1f} MB")
+            f"{train.get('train_s', train.get('fit_s'))} s ({train['train_kind']}), peak RSS "
+            f"{train['peak_rss_bytes'] / 2**30:.2f} GiB, reply p50 {lat['p50_ms']} ms p99 {lat['p99_ms']} ms, "
+            f"model {train['model_bytes'] / 1e6:.1f} MB")
         rows.append(row)
-        last = (factor, time.monotonic() - t_start)
+        last = (factor, time.monotonic() - t_start - (before["seconds"] if before else 0.0))
         del bot
         shutil.rmtree(d, ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)

@@ -108,10 +108,19 @@ def markdown(res: dict[str, Any]) -> str:
         lines += ["## Growth with the catalogue (synthetic copies, perturbed examples)", ""]
         rows = [[f"x{r['factor']} {r['embedder']}", r.get("entries"), r.get("examples"),
                  r.get("train_s", r.get("fit_s")), r.get("train_kind", r.get("skipped")),
+                 round(r["peak_rss_bytes"] / 2**30, 2) if r.get("peak_rss_bytes") else None,
                  r.get("p50_ms"), r.get("p99_ms"), round(r["model_bytes"] / 1e6, 1) if r.get("model_bytes") else None]
                 for r in g["catalogue"]]
-        lines += _table(["size", "entries", "examples", "train s", "what was timed", "reply p50 ms", "reply p99 ms",
-                         "model MB"], rows)
+        lines += _table(["size", "entries", "examples", "train s", "what was timed", "peak RSS GiB", "reply p50 ms",
+                         "reply p99 ms", "model MB"], rows)
+        for r in g["catalogue"]:
+            b = r.get("before")
+            if b:
+                lines += [f"- x{r['factor']} {r['embedder']}: revision {b['ab']}'s full train {b['train_s']} s "
+                          f"(peak RSS {b['peak_rss_bytes'] / 2**30:.2f} GiB) just before; this code's over it "
+                          f"{r.get('train_s_over_before')} (target under 0.5)"]
+        if any(r.get("before") for r in g["catalogue"]):
+            lines += [""]
     if g.get("sessions"):
         lines += [f"## Growth with stored sessions ({g.get('sessions_db', 'sqlite')}, wrk)", ""]
         rows = [[r["stored_sessions"], r["messages"], r["handoffs"], r["insert_s"], r["new_session_c1"]["p50_ms"],

@@ -18,7 +18,7 @@ from bot.dialogue import knowledge
 from bot.errors import KefuError
 from bot.language import artefacts, embedders, segment
 from bot.language.embedders import embedder_id
-from bot.language.pipeline import FEATURIZER, build_pipeline, save_model
+from bot.language.pipeline import FEATURIZER, build_pipeline, is_large, save_model
 from training.context import fit_context, switch_turns
 from training.thresholds import choose_thresholds, ruled_rows
 
@@ -27,13 +27,13 @@ QUICK_SWITCH_SHARE = 0.5  # ...and the conversation's part fitted on half the ex
 
 
 def cross_validate(texts: list[str], labels: list[str], *, embedder: str, seed: int,
-                   folds: int = 5, progress: bool = True, tfidf: bool = True,
+                   folds: int = 5, progress: bool = True, tfidf: bool = True, large: bool = False,
                    joined: list[str | None] | None = None,
                    fold_done: Callable[[int, int], None] = lambda done, total: None) -> np.ndarray:
     """Out-of-fold probabilities (n, classes) in sorted-label order. With `joined` (for each example
     the example joined to a message said before it, or None), the out-of-fold probabilities of those
     too, read by the model that held the example out: (2n, classes), the examples' first (zeros where
-    None). `fold_done(folds done, folds)` after each fold."""
+    None). `fold_done(folds done, folds)` after each fold. `large`: build_pipeline's large path."""
     classes = sorted(set(labels))
     y = np.array(labels)
     probs = np.zeros((len(texts) * (2 if joined else 1), len(classes)))
@@ -41,7 +41,7 @@ def cross_validate(texts: list[str], labels: list[str], *, embedder: str, seed: 
     desc = f"cross-validation ({'tfidf+' if tfidf else ''}{embedder})"
     splits = list(splitter.split(texts, y))
     for k, (train_idx, test_idx) in enumerate(tqdm(splits, desc=desc, disable=not progress, unit="fold"), 1):
-        pipe = build_pipeline(embedder, seed=seed, tfidf=tfidf)
+        pipe = build_pipeline(embedder, seed=seed, tfidf=tfidf, large=large)
         pipe.fit([texts[i] for i in train_idx], y[train_idx])
         also = [i for i in test_idx if joined[i] is not None] if joined else []
         rows = list(test_idx) + [len(texts) + i for i in also]
@@ -120,13 +120,17 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
     if min(counts.values()) < folds:
         raise KefuError(f"every entry needs at least {folds} examples; {min(counts, key=counts.get)} has fewer")
     classes = sorted(counts)
-    echo(f"training on {len(texts)} examples of {len(classes)} entries (embedder {embedder}, seed {seed})")
+    large = is_large(len(texts), len(classes))
+    if large:  # a large catalogue's out-of-fold readings: three folds hold plenty of examples each
+        folds = min(folds, QUICK_FOLDS)
+    echo(f"training on {len(texts)} examples of {len(classes)} entries (embedder {embedder}, seed {seed})"
+         + (f": a large catalogue, SAGA and {folds} folds" if large else ""))
     stage("cross-validation", 0.05)
     # Examples asked after a question about another entry (a share of them in a console run: reading
     # them joined costs the same in both runs, and the console's is to take half the time).
     switch = switch_turns(texts, labels, seed, share=QUICK_SWITCH_SHARE if quick else 1.0)
     cv_end = 0.45 if not quick else 0.5  # the CLI's comparison runs from 0.45 to 0.5
-    both = cross_validate(texts, labels, embedder=embedder, seed=seed, folds=folds, progress=progress,
+    both = cross_validate(texts, labels, embedder=embedder, seed=seed, folds=folds, progress=progress, large=large,
                           joined=switch.joined_by_example(len(texts)),
                           fold_done=lambda k, n: stage("cross-validation", 0.05 + (cv_end - 0.05) * k / n))
     probs, switch.read = both[:len(texts)], both[len(texts):][switch.rows]
@@ -138,9 +142,9 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
     if not quick:  # the CLI's report compares embedders (two more cross-validations at least); the console's skips it
         stage("comparison", 0.45)
     comparison = [] if quick else _compare(texts, labels, classes, embedder, metrics, compare or [], seed, folds,
-                                           progress)
+                                           progress, large)
     stage("final fit", 0.5)
-    pipeline = build_pipeline(embedder, seed=seed)
+    pipeline = build_pipeline(embedder, seed=seed, large=large)
     with tqdm(total=1, desc="final fit", disable=not progress) as bar:
         pipeline.fit(texts, labels)
         bar.update(1)
@@ -171,6 +175,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
     meta["metrics"]["dialogues"] = chats
     meta["metrics"]["previous"] = {"heldout": prev_held, "dialogues": prev_chats}  # measured now, same sets
     meta["folds"] = folds
+    meta["solver"] = pipeline.named_steps["clf"].solver
     artefacts.write_metadata(target, meta)
     stage("report", 0.95)
     if report:
@@ -191,7 +196,7 @@ def train(data_dir: Path, out_dir: Path, *, seed: int = 42, embedder: str = "use
 
 
 def _compare(texts: list[str], labels: list[str], classes: list[str], embedder: str, main: dict[str, Any],
-             others: list[str], seed: int, folds: int, progress: bool) -> list[dict[str, Any]]:
+             others: list[str], seed: int, folds: int, progress: bool, large: bool = False) -> list[dict[str, Any]]:
     """CV scores of the main configuration beside TF-IDF alone, each embedder alone and with TF-IDF."""
     keys = ("accuracy", "macro_f1", "family_macro_f1", "ece")
     rows = [{"name": f"tfidf + {embedder}" if embedder != "none" else "tfidf", **{k: main[k] for k in keys}}]
@@ -202,7 +207,8 @@ def _compare(texts: list[str], labels: list[str], classes: list[str], embedder: 
         if other not in (embedder, "none"):
             configs += [(f"tfidf + {other}", other, True), (f"{other} alone", other, False)]
     for name, spec, tfidf in configs:
-        probs = cross_validate(texts, labels, embedder=spec, seed=seed, folds=folds, progress=progress, tfidf=tfidf)
+        probs = cross_validate(texts, labels, embedder=spec, seed=seed, folds=folds, progress=progress, tfidf=tfidf,
+                               large=large)
         m = cv_metrics(labels, probs, classes)
         rows.append({"name": name, **{k: m[k] for k in keys}})
     return rows

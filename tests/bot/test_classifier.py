@@ -10,13 +10,16 @@ import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from bot.dialogue import knowledge
+from bot.language import segment
 from bot.language.artefacts import load_pipeline
-from bot.language.model import char_wb_ngrams, word_ngrams
+from bot.language.model import Scorer, char_wb_ngrams, word_ngrams
 from bot.language.normalize import normalize_batch
-from bot.language.pipeline import build_pipeline, export_scorer
+from bot.language.pipeline import build_pipeline, export_scorer, is_large
 from bot.language.segment import cut
 
 ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data" / "faq"
 
 TEXTS = [
     "什么时候发货", "寄到新疆多少运费？？", "衣服破了個洞！！😡", "165 100斤穿什么码", "", "🙏🙏", "???",
@@ -35,6 +38,34 @@ def test_scorer_matches_the_pipeline(bot) -> None:  # type: ignore[no-untyped-de
     # One message at a time, as serving does, gives the same numbers as the batch.
     np.testing.assert_allclose(np.vstack([model.probabilities([t]) for t in normed]), slow, rtol=0, atol=1e-12)
     assert model.labels == [str(c) for c in pipeline.classes_]
+
+
+def test_the_large_catalogues_path_scores_as_its_pipeline() -> None:
+    """A large catalogue's model (SAGA, terms seen twice) is the same softmax for serving's scorer."""
+    segment.configure(DATA / segment.USERDICT_FILE)
+    texts, labels = knowledge.load(DATA).training_pairs()
+    pipe = build_pipeline("none", large=True).fit(texts, labels)
+    clf, union = pipe.named_steps["clf"], pipe.named_steps["features"]
+    assert clf.solver == "saga" and clf.n_iter_[0] <= clf.max_iter == 20  # its passes are bounded
+    assert all(t.min_df == 2 for _, t in union.transformer_list)
+    small = build_pipeline("none").fit(texts, labels)
+    assert small.named_steps["clf"].solver == "lbfgs"
+    assert len(export_scorer(pipe)["blocks"][1]["terms"]) < len(export_scorer(small)["blocks"][1]["terms"])
+    slow = pipe.predict_proba(TEXTS)
+    fast = Scorer(export_scorer(pipe)).predict_proba(normalize_batch(TEXTS))
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    # and it reads the catalogue as well as today's path does (both on their own training examples)
+    assert np.mean(pipe.predict(texts) == np.array(labels)) >= np.mean(small.predict(texts) == np.array(labels)) - 0.02
+
+
+def test_the_shipped_catalogue_keeps_todays_path_and_its_copies_do_not(tmp_path: Path) -> None:
+    from bench.growth import scale_data
+
+    segment.configure(DATA / segment.USERDICT_FILE)
+    texts, labels = knowledge.load(DATA).training_pairs()
+    assert not is_large(len(texts), len(set(labels)))
+    sizes = scale_data(DATA, tmp_path / "x2", 2)
+    assert is_large(sizes["examples"], sizes["entries"])
 
 
 @pytest.mark.parametrize("ngram_range", [(1, 1), (1, 2), (2, 3), (1, 3)])

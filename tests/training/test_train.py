@@ -52,6 +52,30 @@ def test_training_is_deterministic_for_a_seed(tmp_path: Path) -> None:
     assert ma == mb
 
 
+@pytest.mark.slow
+def test_a_large_catalogue_trains_on_the_bounded_path(tmp_path: Path) -> None:
+    """Twice the catalogue (copies under new ids, bench.growth.scale_data): SAGA on terms seen twice,
+    three folds; the saved scorer still computes the saved pipeline's probabilities."""
+    from bench.growth import scale_data
+
+    data = tmp_path / "x2"
+    sizes = scale_data(DATA, data, 2)
+    said: list[str] = []
+    target = train(data, tmp_path / "m", seed=7, embedder="none", folds=5, progress=False, echo=said.append,
+                   report=False)
+    meta = json.loads((target / "metadata.json").read_text(encoding="utf-8"))
+    assert meta["solver"] == "saga" and meta["folds"] == 3 and len(meta["labels"]) == sizes["entries"]
+    assert "a large catalogue, SAGA and 3 folds" in said[0]
+    model = load_model(target)
+    pipeline = load_pipeline(model)
+    assert pipeline.named_steps["features"].transformer_list[1][1].min_df == 2
+    texts = ["什么时候发货", "这个连衣裙什么时候发货呀", "运费险怎么赔"]
+    np.testing.assert_allclose(model.probabilities(texts), pipeline.predict_proba(texts), rtol=0, atol=1e-12)
+    assert model.rank("这个连衣裙什么时候发货呀")[0].intent == "shipping.when_x1"
+    assert model.rank("什么时候发货")[0].intent == "shipping.when"
+    assert meta["metrics"]["cv"]["accuracy"] > 0.6
+
+
 def test_tampered_artefacts_are_refused(models_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "m"
     shutil.copytree(version_dir(models_dir), copy)
