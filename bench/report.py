@@ -92,7 +92,9 @@ def markdown(res: dict[str, Any]) -> str:
     from bench.serving import markdown as serving  # bench.serving uses this module's tables
 
     lines += serving(res.get("serving"))
-    lines += _workers(res.get("workers"))
+    from bench.workers import markdown as workers
+
+    lines += workers(res.get("workers"))
     fp = res.get("footprint")
     if fp and "servers" in fp:
         lines += ["## Footprint (fresh server, SQLite)", "",
@@ -271,19 +273,3 @@ def write(res: dict[str, Any], out_dir: Path) -> dict[str, str]:
         paths.pop("png")
     return {k: str(v) for k, v in paths.items()}
 
-
-def _workers(wk: dict[str, Any] | None) -> list[str]:
-    if not wk:
-        return []
-    if "error" in wk or "skipped" in wk:
-        return ["## Several workers", "", str(wk.get("error") or wk.get("skipped")), ""]
-    lines = ["## Several workers: `kefu serve --workers N` on PostgreSQL and Redis", "",
-             f"POST /v1/chat, wrk at {wk['connections']} connections for {wk['seconds']:g} s each, a new session a "
-             f"request, on {wk['cores']} cores shared with wrk, PostgreSQL and Redis.", ""]
-    lines += _table(["workers", "req/s", "p50 ms", "p99 ms", "errors", "ready s"],
-                    [[r["workers"], r["rps"], r["p50_ms"], r["p99_ms"], sum(r["errors"].values()) or "", r["ready_s"]]
-                     for r in wk["levels"]])
-    lines += _table(["target", "value", "target", "met"],
-                    [[k.replace("_", " "), t["value"], t["target"], "yes" if t["met"] else "no"]
-                     for k, t in wk["targets"].items()])
-    return lines

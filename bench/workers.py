@@ -121,3 +121,23 @@ def _cores() -> int:
     import os
 
     return len(os.sched_getaffinity(0))
+
+
+def markdown(wk: dict[str, Any] | None) -> list[str]:
+    """The section's tables for results.md."""
+    if not wk:
+        return []
+    from bench.report import _table
+
+    if "error" in wk or "skipped" in wk:
+        return ["## Several workers", "", str(wk.get("error") or wk.get("skipped")), ""]
+    lines = ["## Several workers: `kefu serve --workers N` on PostgreSQL and Redis", "",
+             f"POST /v1/chat, wrk at {wk['connections']} connections for {wk['seconds']:g} s each, a new session a "
+             f"request, on {wk['cores']} cores shared with wrk, PostgreSQL and Redis.", ""]
+    lines += _table(["workers", "req/s", "p50 ms", "p99 ms", "errors", "ready s"],
+                    [[r["workers"], r["rps"], r["p50_ms"], r["p99_ms"], sum(r["errors"].values()) or "", r["ready_s"]]
+                     for r in wk["levels"]])
+    lines += _table(["target", "value", "target", "met"],
+                    [[k.replace("_", " "), t["value"], t["target"], "yes" if t["met"] else "no"]
+                     for k, t in wk["targets"].items()])
+    return lines
