@@ -57,7 +57,7 @@ DIALOGUE_FLOORS = {
              "chat_accuracy": 0.88, "faq_handoff_rate": 0.03},
     "dev3": {"route_accuracy": 0.95, "entry_accuracy": 0.90, "follow_up_accuracy": 0.77, "human_recall": 0.90,
              "chat_accuracy": 0.75, "faq_handoff_rate": 0.05},
-    "dev4": {"route_accuracy": 0.95, "entry_accuracy": 0.92, "follow_up_accuracy": 0.93, "human_recall": 0.85,
+    "dev4": {"route_accuracy": 0.94, "entry_accuracy": 0.92, "follow_up_accuracy": 0.93, "human_recall": 0.80,
              "chat_accuracy": 0.80, "faq_handoff_rate": 0.03},
     "test2": {"route_accuracy": 0.95, "entry_accuracy": 0.89, "follow_up_accuracy": 0.85, "human_recall": 0.82,
               "chat_accuracy": 0.68, "faq_handoff_rate": 0.02},
