@@ -25,6 +25,7 @@ from bench.common import (
     free_port,
     fresh_pg_schema,
     log,
+    machine_info,
     ratio,
     write_bodies,
 )
@@ -103,7 +104,7 @@ def run_workers(data_dir: Path, model: dict[str, Any], messages: list[str], work
                 proc.kill()
             drop_pg_schema(url)
     return {"connections": connections, "seconds": seconds, "database": "postgres", "redis": REDIS_URL,
-            "cores": _cores(), "levels": rows, "targets": targets(rows)}
+            "cores": machine_info()["cores"], "levels": rows, "targets": targets(rows)}
 
 
 def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -115,12 +116,6 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {f"rps_{top}_workers_over_1": {"value": value, "target": f">= {TARGET:g}",
                                          "met": value is not None and value >= TARGET},
             "errors": {"value": errors, "target": "0", "met": errors == 0}}
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0))
 
 
 def markdown(wk: dict[str, Any] | None) -> list[str]:
