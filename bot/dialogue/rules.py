@@ -1,5 +1,5 @@
 """Explicit rules that must never fail: a request for a person, a complaint, a problem
-with received goods always go to a human, whatever the classifier thinks.
+with received goods, an edit of the goods ordered always go to a human, whatever the classifier thinks.
 
 Patterns run on normalised text (simplified, lower case, half-width). They are kept
 precise: a calm FAQ question must not match (还没收到货 is a tracking question; 签收了
@@ -30,6 +30,7 @@ _COMPLAINT = re.compile(
     r"|气死|太过分|欺负人|忽悠|虚假(宣传|发货)|赔偿|赔钱|退一赔三|假一赔|平台介入|小二介入|申请介入"
     r"|(\btm\b|特么|尼玛|(?<![我她爸姨舅姑])妈的|你妈(?!妈)|卧槽|我靠|shit|wtf|fuck)"
     r"|再也不(来|买)|拉黑|滚(开|蛋|吧)|你滚|什么玩意|搞什么|有病|耍我|糊弄|敷衍|不要脸"
+    r"|(给|讨|要)(我|我们)?(个|一个)?(说法|交代)"  # 要你们给个说法: an account demanded, not an answer
 )
 
 _PROBLEM = re.compile(
@@ -44,6 +45,24 @@ _PROBLEM = re.compile(
     r"|失灵|故障|短路|冒烟|有噪音|异响)"
     r"|(签收了?.{0,8}(没|没有|未)(收到|拿到)|(没|没有|未)收到.{0,6}(显示|却|但).{0,4}签收|被(人)?(拿走|冒领)|快递丢|包裹丢|丢件)"
 )
+
+# An edit of what was ordered (拍错颜色了 帮我改成灰色, 已经拍了 还能改颜色不, 订单数量改成两个): only a
+# person can change an order's goods. The address, the phone, the courier, the invoice, the way of
+# paying and the price have their own answers (the shopper changes them, or the entry says how); a
+# cancellation is returns.cancel; once the goods arrived, a change is an exchange.
+_EDIT = re.compile(r"改(?:成|为)|(?:帮我|给我|帮忙|能|能不能|可以|可不可以|想|要)(?:把.{0,8})?改(?:一?下)?"
+                   r"|改(?:一?下)?(?:颜色|色|尺码|码数?|尺寸|规格|型号|款式?|数量|口味|内存|容量|大小|大号|小号)")
+_ORDERED = re.compile(r"拍|下单|下的单|订单|付款|付了|付完|买了|已经买")
+_NOT_GOODS = re.compile(r"地址|送到|寄到|发到|电话|手机|号码|收货人|名字|姓名|快递|顺丰|物流|发票|抬头|税号"
+                        r"|货到付款|到付|付款方式|改价|价格|价钱|取消|收到|到了|签收|评价")
+
+
+def _order_edit(text: str) -> re.Match[str] | None:
+    found = _EDIT.search(text)
+    if found is None or not _ORDERED.search(text) or _NOT_GOODS.search(text):
+        return None
+    return found
+
 
 _RULES: tuple[tuple[re.Pattern[str], Reason], ...] = (
     (_COMPLAINT, Reason.COMPLAINT),
@@ -125,6 +144,11 @@ def read(text: str) -> tuple[tuple[Reason, str] | None, frozenset[Reason]]:
                 taken.add(reason)
                 continue
             return (reason, found.group(0)), frozenset(taken)
+    edit = _order_edit(text)
+    if edit is not None:
+        if not _NEGATION.search(text[: edit.start()]):
+            return (Reason.OUT_OF_SCOPE, edit.group(0)), frozenset(taken)
+        taken.add(Reason.OUT_OF_SCOPE)
     return None, frozenset(taken)
 
 

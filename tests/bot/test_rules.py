@@ -38,6 +38,14 @@ from bot.language.normalize import normalize
     ("如果不行的话 反正屏幕已经碎了", Reason.PROBLEM),  # the hypothetical ends before the problem
     ("我要找客服", Reason.REQUESTED),
     ("找个真人客服来", Reason.REQUESTED),
+    ("东西坏成这样 你们得给我个说法", Reason.COMPLAINT),  # an account demanded
+    ("我不要退款 就要讨个说法", Reason.COMPLAINT),
+    # an edit of the goods ordered: only a person can change an order
+    ("鞋子拍错颜色了 帮我把黑色改成白色", Reason.OUT_OF_SCOPE),
+    ("已经付款了 还能改尺码吗", Reason.OUT_OF_SCOPE),
+    ("订单数量帮忙改成三个", Reason.OUT_OF_SCOPE),
+    ("拍了128G的 想改成256G 差价我补", Reason.OUT_OF_SCOPE),
+    ("下單選錯口味了 能改一下嗎", Reason.OUT_OF_SCOPE),
 ])
 # fmt: on
 def test_rules_route_to_a_person(text: str, reason: Reason) -> None:
@@ -56,6 +64,11 @@ def test_rules_route_to_a_person(text: str, reason: Reason) -> None:
     # a problem in a hypothetical asks about policy
     "万一收到是碎的 运费谁出", "假如发错颜色了能换吗", "屏幕有坏点的话能退吗",
     # asking whether the goods are genuine, before buying
+    # changes the shopper makes, or that other entries answer: the address, the phone, the courier,
+    # the invoice, a cancellation, an exchange of goods received; an edit with no order named
+    "拍错了 地址能改成公司吗", "下单后电话号码能改吗", "我想改成送到单位 下单时填的家里", "付款了能改顺丰吗",
+    "发票抬头已经开了 能改成公司吗", "颜色拍错了 能取消重拍吗", "收到了 想把M换成L", "买了的裤子收到了 能改成大一码吗",
+    "改成朝阳区那个", "这个能改尺寸吗", "换成白色呢", "拍下后能改价吗",
     "是不是正品", "会不会是假货", "有假货吗", "保证不是高仿吧", "有没有翻新机", "会不会是二手的", "怕买到假货",
     # asking whether the goods will pill, fade or leak, before buying
     "这件会起球吗", "会不会掉色", "穿久了容易变形吗", "保温杯会不会漏水", "这个有异味吗", "用久了会褪色不",
@@ -78,6 +91,8 @@ def test_rules_leave_calm_questions_alone(text: str) -> None:
     # a problem the shopper does not have (a concession)
     "倒不至于坏了 就是袖子有点短能换吗", "不至于坏了 就是有点松", "没有质量问题 就是不喜欢能退吗",
     "并没有发错 就问能不能换色", "也不是质量问题 就是小了",
+    # an order edit the shopper does not want
+    "不用改了 拍了就这个吧", "不想改颜色 就问下什么时候发货 已经付款了",
 ])
 # fmt: on
 def test_a_trigger_word_taken_back_fires_no_rule(text: str) -> None:
