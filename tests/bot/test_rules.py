@@ -28,6 +28,8 @@ from bot.language.normalize import normalize
     ("衣服有个洞", Reason.PROBLEM),
     ("发错货了，我买的黑色给我发白色", Reason.PROBLEM),
     ("少发了一件", Reason.PROBLEM),
+    ("不想退 能不能补发一根桌腿", Reason.PROBLEM),  # a part sent again: an order of its own
+    ("那啥时候补寄", Reason.PROBLEM),
     ("物流显示签收了但我没收到", Reason.PROBLEM),
     ("充不進電", Reason.PROBLEM),
     ("零食过期了", Reason.PROBLEM),
@@ -60,7 +62,7 @@ def test_rules_route_to_a_person(text: str, reason: Reason) -> None:
     "可以开发票吗", "怎么退货", "在吗",
     # words that only look like a problem or a swear word
     "满几件包邮", "满减多少", "送我妈的 能包装好看点吗", "等一星期能到吗",
-    "红包过期了还能用吗", "券过期了能补吗",
+    "红包过期了还能用吗", "券过期了能补吗", "发票邮箱填错了 能重新发吗", "换货会重新发货吗", "什么时候补货",
     # a problem in a hypothetical asks about policy
     "万一收到是碎的 运费谁出", "假如发错颜色了能换吗", "屏幕有坏点的话能退吗",
     # asking whether the goods are genuine, before buying
