@@ -65,12 +65,12 @@ def test_rules_route_to_a_person(text: str, reason: Reason) -> None:
     "红包过期了还能用吗", "券过期了能补吗", "发票邮箱填错了 能重新发吗", "换货会重新发货吗", "什么时候补货",
     # a problem in a hypothetical asks about policy
     "万一收到是碎的 运费谁出", "假如发错颜色了能换吗", "屏幕有坏点的话能退吗",
-    # asking whether the goods are genuine, before buying
     # changes the shopper makes, or that other entries answer: the address, the phone, the courier,
     # the invoice, a cancellation, an exchange of goods received; an edit with no order named
     "拍错了 地址能改成公司吗", "下单后电话号码能改吗", "我想改成送到单位 下单时填的家里", "付款了能改顺丰吗",
     "发票抬头已经开了 能改成公司吗", "颜色拍错了 能取消重拍吗", "收到了 想把M换成L", "买了的裤子收到了 能改成大一码吗",
     "改成朝阳区那个", "这个能改尺寸吗", "换成白色呢", "拍下后能改价吗",
+    # asking whether the goods are genuine, before buying
     "是不是正品", "会不会是假货", "有假货吗", "保证不是高仿吧", "有没有翻新机", "会不会是二手的", "怕买到假货",
     # asking whether the goods will pill, fade or leak, before buying
     "这件会起球吗", "会不会掉色", "穿久了容易变形吗", "保温杯会不会漏水", "这个有异味吗", "用久了会褪色不",
