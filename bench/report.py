@@ -106,7 +106,10 @@ def markdown(res: dict[str, Any]) -> str:
         lines += _table(["embedder", "start to first chat s", "RSS MB", "peak RSS MB", "pipeline.joblib MB",
                          "scorer.joblib MB (served)", "embedder weights MB"], rows)
     g = res.get("growth", {})
-    if g.get("catalogue"):
+    if isinstance(g.get("catalogue"), dict):  # the section failed as a whole
+        lines += ["## Growth with the catalogue (synthetic copies, perturbed examples)", "",
+                  str(g["catalogue"].get("error") or g["catalogue"].get("skipped")), ""]
+    elif g.get("catalogue"):
         lines += ["## Growth with the catalogue (synthetic copies, perturbed examples)", ""]
         rows = [[f"x{r['factor']} {r['embedder']}", r.get("entries"), r.get("examples"),
                  r.get("train_s", r.get("fit_s")), r.get("train_kind", r.get("skipped")),

@@ -250,19 +250,29 @@ def one_ranking(ranking: list[IntentPrediction], th: Thresholds, *, rule: Reason
         log.info("handoff: human mass %.2f, best %s %.2f", p_human, best.intent, best.confidence)
         return Decision("handoff", best.intent, p_human, INTENT_REASON.get(best.intent, Reason.OUT_OF_SCOPE),
                         ranking=ranking)
+    if not faq:  # every entry ranked is a person's (a catalogue of many human.* entries), yet none is likely
+        return _unsure(ranking, None, fallbacks, chat)
     best, second = faq[0], faq[1] if len(faq) > 1 else IntentPrediction("", 0.0)
     clear = best.confidence - second.confidence >= th.margin
     if clear and (best.confidence >= th.answer
                   or (best.intent.startswith("smalltalk.") and best.confidence >= SMALLTALK_ANSWER)):
         return Decision("answer", best.intent, best.confidence, ranking=ranking)
     options = faq[: th.suggest_k]
-    if fallbacks >= (MAX_UNSURE_TURNS if chat else 1):
-        return Decision("handoff", "human.other", best.confidence, Reason.REPEATED_FALLBACK, ranking=ranking)
-    if sum(p.confidence for p in options) >= (CHAT_SUGGEST if chat else th.suggest):
+    if fallbacks < (MAX_UNSURE_TURNS if chat else 1) \
+            and sum(p.confidence for p in options) >= (CHAT_SUGGEST if chat else th.suggest):
         log.info("suggest: %s", [(p.intent, round(p.confidence, 2)) for p in options])
         return Decision("suggest", best.intent, best.confidence, suggestions=options, ranking=ranking)
-    log.info("clarify: best %s %.2f below %.2f", best.intent, best.confidence, th.answer)
-    return Decision("clarify", best.intent, best.confidence, Reason.LOW_CONFIDENCE, ranking=ranking)
+    return _unsure(ranking, best, fallbacks, chat)
+
+
+def _unsure(ranking: list[IntentPrediction], best: IntentPrediction | None, fallbacks: int, chat: bool) -> Decision:
+    """Neither an answer nor quick replies (`best`: the likeliest FAQ entry, if any was ranked): ask to
+    rephrase, or hand off when asked before."""
+    intent, confidence = (best.intent, best.confidence) if best is not None else (None, 0.0)
+    if fallbacks >= (MAX_UNSURE_TURNS if chat else 1):
+        return Decision("handoff", "human.other", confidence, Reason.REPEATED_FALLBACK, ranking=ranking)
+    log.info("clarify: best %s %.2f", intent, confidence)
+    return Decision("clarify", intent, confidence, Reason.LOW_CONFIDENCE, ranking=ranking)
 
 
 def _other_questions(rankings: list[list[IntentPrediction]], th: Thresholds,

@@ -237,3 +237,16 @@ def test_a_closing_keeps_a_sure_answer_and_a_rule() -> None:
     likely = [P("returns.cancel", 0.52), P("smalltalk.thanks", 0.3), P("size.stock", 0.18)]
     d, _ = decide(Evidence("算了 不要了", likely, closing=True), TH)
     assert (d.action, d.suggestions[0].intent) == ("suggest", "returns.cancel")
+
+
+def test_a_ranking_of_only_human_entries_none_likely_is_unsure_not_an_error() -> None:
+    """A catalogue with more human.* entries than the ranking holds (the bench's x16 copies) can rank
+    only them: below the handoff mass, the bot asks to rephrase, then hands off, as for any unsure turn."""
+    ranking = [P("human.other", 0.2), P("human.other_x2", 0.15), P("human.problem", 0.1)]
+    th = Thresholds(answer=0.7, margin=0.1, suggest=0.7, human=0.5, human_chat=0.5)
+    first = decide_one(ranking, th, chat=True)
+    assert (first.action, first.intent, first.reason) == ("clarify", None, Reason.LOW_CONFIDENCE)
+    again = decide_one(ranking, th, fallbacks=2, chat=True)
+    assert (again.action, again.reason) == ("handoff", Reason.REPEATED_FALLBACK)
+    lone, _ = decide(Evidence("随便问问", ranking, lone=True), th)
+    assert (lone.action, lone.reason) == ("handoff", Reason.LOW_CONFIDENCE)
