@@ -92,15 +92,13 @@ def ruled_rows(texts: list[str]) -> np.ndarray:
     return np.array([rules.match(normalize(t)) is not None for t in texts], dtype=bool)
 
 
-def choose_human(labels: list[str], probs: np.ndarray, classes: list[str]) -> float:
+def _choose_human(r: _Rows) -> float:
     """The lowest human mass on HUMAN_GRID at which at most MAX_FAQ_HANDOFF of the FAQ examples
     would go to a person (out of fold); the grid's top when none is that low."""
-    cols = [i for i, c in enumerate(classes) if c.startswith("human.")]
-    p_human = probs[:, cols].sum(1)
-    faq = np.array([not lab.startswith("human.") for lab in labels])
+    faq = ~r.gold_human
     if not faq.any():
         return float(HUMAN_GRID[-1])
-    return next((float(h) for h in HUMAN_GRID if (p_human >= h)[faq].mean() <= MAX_FAQ_HANDOFF),
+    return next((float(h) for h in HUMAN_GRID if (r.p_human >= h)[faq].mean() <= MAX_FAQ_HANDOFF),
                 float(HUMAN_GRID[-1]))
 
 
@@ -109,7 +107,7 @@ def choose_thresholds(labels: list[str], probs: np.ndarray, classes: list[str], 
     """Return the chosen thresholds and the risk-coverage curve behind them (`ruled`: rows a rule
     hands off, ruled_rows(texts))."""
     rows = _Rows(labels, probs, classes, ruled)
-    human = choose_human(labels, probs, classes)
+    human = _choose_human(rows)
     points = [_point(rows, a, m, human, s) for a in ANSWER_GRID for m in MARGIN_GRID for s in SUGGEST_GRID]
     ok = [p for p in points if p["risk"] <= target_risk and p["human_recall"] >= MIN_HUMAN_RECALL
           and (p["suggested"] == 0 or p["suggest_precision"] >= MIN_SUGGEST_PRECISION)]
