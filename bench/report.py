@@ -106,11 +106,11 @@ def markdown(res: dict[str, Any]) -> str:
         lines += _table(["embedder", "start to first chat s", "RSS MB", "peak RSS MB", "pipeline.joblib MB",
                          "scorer.joblib MB (served)", "embedder weights MB"], rows)
     g = res.get("growth", {})
+    catalogue_title = "## Growth with the catalogue (synthetic copies, perturbed examples)"
     if isinstance(g.get("catalogue"), dict):  # the section failed as a whole
-        lines += ["## Growth with the catalogue (synthetic copies, perturbed examples)", "",
-                  str(g["catalogue"].get("error") or g["catalogue"].get("skipped")), ""]
+        lines += [catalogue_title, "", str(g["catalogue"].get("error") or g["catalogue"].get("skipped")), ""]
     elif g.get("catalogue"):
-        lines += ["## Growth with the catalogue (synthetic copies, perturbed examples)", ""]
+        lines += [catalogue_title, ""]
         rows = [[f"x{r['factor']} {r['embedder']}", r.get("entries"), r.get("examples"),
                  r.get("train_s", r.get("fit_s")), r.get("train_kind", r.get("skipped")),
                  round(r["peak_rss_bytes"] / 2**30, 2) if r.get("peak_rss_bytes") else None,
