@@ -37,7 +37,7 @@ SECTIONS = ("inprocess", "http", "load", "serving", "workers", "firstrun", "foot
             "training", "analytics")
 
 FULL = {"passes": 3, "messages": None, "folds": 5, "levels": [1, 4, 16, 64], "duration": 10.0, "fixed_duration": 10.0,
-        "postgres": True, "catalogue": [1, 4, 16], "catalogue_full_train_max": 4, "catalogue_ab": (4,),
+        "postgres": True, "catalogue": [1, 4, 16], "catalogue_full_train_max": 16, "catalogue_ab": (4,),
         "catalogue_usem3": [1, 4],
         "sessions": [1_000, 100_000], "sessions_duration": 5.0, "training": True, "static_timeout": 600.0,
         "budget_s": 25 * 60, "analytics_messages": 1_000_000, "load": {4: 20.0, 16: 60.0, 64: 60.0},

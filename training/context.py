@@ -19,6 +19,8 @@ the classifier's own examples (alone and joined, by the model that held the exam
 training.train.cross_validate), and the fitted model's for follow-ups, which it never trains on. The
 regularisation is chosen on follow-ups held out in turn (new wordings of the transitions the data
 describes): the most follow-ups right without losing a new question the message alone gets right.
+The fit grows with the turns, not with the catalogue's entries squared: at most MAX_TURNS turns of
+each kind, each scored over its CANDIDATES likeliest entries (bench/README.md, catalogue growth).
 """
 
 from __future__ import annotations
@@ -39,28 +41,49 @@ LAMBDAS = (0.01, 0.03, 0.1, 0.3, 1.0)  # L2 weight per turn, times the number of
 MAX_SWITCH_LOSS = 0.005  # new questions the context may get wrong that the message alone got right
 FOLDS = 4
 GATE_L2 = 1e-3
+CANDIDATES = 32  # entries a turn is scored over in the fit (fit_bias)
+# Turns of each kind (new questions, follow-ups) at most, drawn at random beyond: the shipped catalogue
+# has 4,817 examples and about 2,000 follow-up turns, a catalogue sixteen times its size 77,000 and
+# 26,000, whose every turn costs its readings and its share of each fit.
+MAX_TURNS = 8000
+
+
+def candidates(alone: np.ndarray, joined: np.ndarray, prev: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
+    """The entries each turn is scored over in the fit (n x k class indices): every entry when there
+    are at most k, else the turn's own entry, the previous one and the likeliest alone or joined.
+    The rest have next to no probability in either reading, and a bias of a few units leaves it so."""
+    n, c = alone.shape
+    if c <= k:
+        return np.tile(np.arange(c), (n, 1))
+    score = np.maximum(alone, joined)
+    rows = np.arange(n)
+    score[rows, prev] = 2.0
+    score[rows, y] = 3.0
+    return np.argpartition(-score, k - 1, axis=1)[:, :k]
 
 
 def fit_bias(prev: np.ndarray, alone: np.ndarray, joined: np.ndarray, feats: np.ndarray, y: np.ndarray,
              keys: int, lam: float) -> tuple[np.ndarray, np.ndarray]:
     """W (keys x classes) and the gates (2 x features) minimising the mean cross-entropy of
-    bot.language.model.in_context plus lam |W|^2 (and a little on the gates)."""
+    bot.language.model.in_context plus lam |W|^2 (and a little on the gates). Each turn is scored
+    over its CANDIDATES likeliest entries (all of them in a catalogue of that size or less), so that a
+    loss costs turns x CANDIDATES, not turns x entries."""
     n, c = alone.shape
     f = feats.shape[1]
-    onehot = np.zeros((n, c))
-    onehot[np.arange(n), y] = 1.0
-    la = log_of(alone)
-    shift = log_of(joined) - la
+    cand = candidates(alone, joined, prev, y, CANDIDATES)
+    target = (cand == y[:, None]).astype(float)
+    la = np.take_along_axis(log_of(alone), cand, 1)
+    shift = np.take_along_axis(log_of(joined), cand, 1) - la
+    pair = (prev[:, None] * c + cand).ravel()  # the cell of W each score reads
 
     def loss(flat: np.ndarray) -> tuple[float, np.ndarray]:
         w, theta = flat[:keys * c].reshape(keys, c), flat[keys * c:].reshape(2, f)
         g1, g2 = gates(theta, feats)
-        rows = w[prev]
+        rows = w.ravel()[pair].reshape(n, -1)
         p = softmax(context_logits(la, shift, rows, g1, g2))
-        ce = -np.log(np.clip(p[np.arange(n), y], 1e-300, None)).mean()
-        d = (p - onehot) / n  # d loss / d logits
-        grad_w = np.zeros_like(w)
-        np.add.at(grad_w, prev, g1[:, None] * d)
+        ce = -np.log(np.clip((p * target).sum(1), 1e-300, None)).mean()
+        d = (p - target) / n  # d loss / d logits
+        grad_w = np.bincount(pair, weights=(g1[:, None] * d).ravel(), minlength=keys * c).reshape(keys, c)
         grad_1 = feats.T @ ((d * rows).sum(1) * g1 * (1.0 - g1 / 2.0))
         grad_2 = feats.T @ ((d * shift).sum(1) * g2 * (1.0 - g2))
         value = ce + lam * (w ** 2).sum() + GATE_L2 * (theta ** 2).sum()
@@ -92,7 +115,8 @@ class Switches:
 
 
 def switch_turns(texts: list[str], labels: list[str], seed: int, share: float = 1.0) -> Switches:
-    """A `share` of the examples, drawn at random, each after an example of a random askable entry."""
+    """A `share` of the examples (MAX_TURNS at most), drawn at random, each after an example of a random
+    askable entry."""
     classes = sorted(set(labels))
     index = {c: i for i, c in enumerate(classes)}
     askable = [i for i, c in enumerate(classes) if not c.startswith("human.")]
@@ -101,8 +125,9 @@ def switch_turns(texts: list[str], labels: list[str], seed: int, share: float = 
     prev = rng.choice(askable, size=len(texts))
     said = [by_entry[a][int(rng.integers(len(by_entry[a])))] for a in prev]
     rows = np.arange(len(texts))
-    if share < 1.0:
-        rows = np.sort(rng.choice(len(texts), size=max(1, round(len(texts) * share)), replace=False))
+    size = min(max(1, round(len(texts) * share)), MAX_TURNS)
+    if size < len(texts):
+        rows = np.sort(rng.choice(len(texts), size=size, replace=False))
     return Switches(rows, prev[rows], [f"{said[r]}，{texts[r]}" for r in rows])
 
 
@@ -128,6 +153,10 @@ def _turns(switches: Switches, texts: list[str], labels: list[str], oof: np.ndar
                     y.append(index[intent])
                     group.append(k % FOLDS)  # a follow-up is held out with all its readings
                 k += 1
+    if len(follow_texts) > MAX_TURNS:  # a large catalogue's: a sample
+        keep = np.sort(rng.choice(len(follow_texts), size=MAX_TURNS, replace=False))
+        follow_texts, follow_joined, prev, y, group = ([x[i] for i in keep]
+                                                       for x in (follow_texts, follow_joined, prev, y, group))
     read = np.zeros((0, len(classes)))
     if follow_texts:
         cols = [list(pipeline.classes_).index(c) for c in classes]

@@ -6,10 +6,11 @@ from __future__ import annotations
 from unittest import mock
 
 import numpy as np
+import pytest
 from scipy.optimize import check_grad, minimize
 
 from bot.language.model import CONTEXT_FEATURES, context_features, gates
-from training.context import MAX_SWITCH_LOSS, _accuracy, choose_lambda, fit_bias, switch_turns
+from training.context import MAX_SWITCH_LOSS, _accuracy, candidates, choose_lambda, fit_bias, switch_turns
 
 
 def test_the_strongest_regularisation_within_one_standard_error_of_the_best_is_kept() -> None:
@@ -62,8 +63,10 @@ def test_the_gates_learn_when_the_joined_reading_is_the_one_to_trust() -> None:
     assert g2[fragment].mean() > 0.8 > 0.2 > g2[~fragment].mean()
 
 
-def test_the_fit_follows_the_true_gradient() -> None:
-    classes = 4
+@pytest.mark.parametrize("scored", [None, 3])
+def test_the_fit_follows_the_true_gradient(scored: int | None) -> None:
+    # Over every entry, and over each turn's likeliest three of six (a large catalogue's fit).
+    classes = 4 if scored is None else 6
     prev, alone, joined, feats, y = _turns(40, classes, seed=2)
     captured = {}
 
@@ -71,12 +74,31 @@ def test_the_fit_follows_the_true_gradient() -> None:
         captured["fun"] = fun
         return minimize(fun, x0, **kwargs)
 
-    with mock.patch("training.context.minimize", spy):
+    with mock.patch("training.context.minimize", spy), mock.patch("training.context.CANDIDATES", scored or classes):
         fit_bias(prev, alone, joined, feats, y, classes, lam=0.01)
     fun = captured["fun"]
     x = np.random.default_rng(3).normal(scale=0.3, size=classes * classes + 2 * feats.shape[1])
     error = check_grad(lambda v: fun(v)[0], lambda v: fun(v)[1], x)
     assert error < 1e-5 * max(1.0, float(np.linalg.norm(fun(x)[1])))
+
+
+def test_a_large_catalogues_fit_scores_each_turn_over_its_likely_entries_and_learns_the_same() -> None:
+    classes = 40
+    prev, alone, joined, feats, y = _turns(800, classes, seed=4)
+    cand = candidates(alone, joined, prev, y, 8)
+    assert cand.shape == (800, 8) and all(len(set(c)) == 8 for c in cand)
+    assert (cand == y[:, None]).any(1).all() and (cand == prev[:, None]).any(1).all()  # its own and the previous
+    other = (y + 1 + np.arange(len(y)) % (classes - 1)) % classes  # labels neither reading likes
+    assert (candidates(alone, joined, prev, other, 8) == other[:, None]).any(1).all()
+    assert (cand == np.maximum(alone, joined).argmax(1)[:, None]).any(1).all()  # the likeliest reading
+    assert (candidates(alone, joined, prev, y, classes) == np.arange(classes)).all()  # few entries: all of them
+    part = {"prev": prev, "alone": alone, "joined": joined, "feats": feats, "y": y}
+    every = fit_bias(prev, alone, joined, feats, y, classes, lam=1e-3)
+    with mock.patch("training.context.CANDIDATES", 8):
+        likely = fit_bias(prev, alone, joined, feats, y, classes, lam=1e-3)
+    # Read over every entry, as serving reads: the same turns right, nearly the same gates.
+    assert abs(_accuracy(*likely, part) - _accuracy(*every, part)) <= 0.01 and _accuracy(*likely, part) > 0.95
+    assert np.abs(gates(likely[1], feats)[1] - gates(every[1], feats)[1]).mean() < 0.05
 
 
 def test_switch_turns_join_each_drawn_example_to_an_example_of_its_previous_entry() -> None:
@@ -94,3 +116,11 @@ def test_switch_turns_join_each_drawn_example_to_an_example_of_its_previous_entr
             assert not classes[prev].startswith("human.")  # a person's job is no topic to continue
     # A console run's share is the same draw, thinned: the full run's turns for those examples.
     assert all(full.joined[r] == j for r, j in zip(half.rows, half.joined, strict=True))
+
+
+def test_a_large_catalogue_draws_a_sample_of_its_examples_as_new_questions() -> None:
+    texts = [f"问题{i}" for i in range(40)]
+    labels = ["shipping.when" if i % 2 else "size.chart" for i in range(40)]
+    with mock.patch("training.context.MAX_TURNS", 10):
+        drawn = switch_turns(texts, labels, seed=7)
+    assert len(drawn.rows) == len(set(drawn.rows)) == 10 and len(drawn.joined) == len(drawn.prev) == 10
