@@ -116,13 +116,12 @@ class Switches:
 
 def switch_turns(texts: list[str], labels: list[str], seed: int, share: float = 1.0) -> Switches:
     """A `share` of the examples (MAX_TURNS at most), drawn at random, each after an example of a random
-    askable entry."""
+    entry (a human entry too: a chat goes on after a handoff)."""
     classes = sorted(set(labels))
     index = {c: i for i, c in enumerate(classes)}
-    askable = [i for i, c in enumerate(classes) if not c.startswith("human.")]
     rng = np.random.default_rng(seed)
-    by_entry = {i: [t for t, lab in zip(texts, labels, strict=True) if index[lab] == i] for i in askable}
-    prev = rng.choice(askable, size=len(texts))
+    by_entry = {i: [t for t, lab in zip(texts, labels, strict=True) if index[lab] == i] for i in range(len(classes))}
+    prev = rng.choice(len(classes), size=len(texts))
     said = [by_entry[a][int(rng.integers(len(by_entry[a])))] for a in prev]
     rows = np.arange(len(texts))
     size = min(max(1, round(len(texts) * share)), MAX_TURNS)

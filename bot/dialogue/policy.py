@@ -159,7 +159,9 @@ def decide(ev: Evidence, th: Thresholds) -> tuple[Decision, SessionState]:
     if ev.lone and d.action == "clarify":  # no next turn to clarify in
         d = replace(d, action="handoff", intent=REASON_INTENT[Reason.LOW_CONFIDENCE], reason=Reason.LOW_CONFIDENCE)
     fallbacks = ev.state.fallbacks + 1 if d.action in ("clarify", "suggest") else 0
-    about = d.intent if d.action in ("answer", "suggest") else ev.state.last_intent  # what the chat is about
+    # What the chat is about: the entry answered or offered first, or the one it was handed off for
+    # (what the shopper adds about a broken item goes on being the person's while they wait).
+    about = d.intent if d.action in ("answer", "suggest", "handoff") and d.intent else ev.state.last_intent
     return d, SessionState(fallbacks=fallbacks, last_intent=about)
 
 
@@ -179,11 +181,12 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
             d = with_context
         else:  # both unsure (or only small talk's lower bar): the two readings together
             d = one_ranking(mean_ranking(ranking, joined), th, fallbacks=fallbacks, chat=chat)
+    handed = (ev.state.last_intent or "").startswith("human.")  # the chat was handed off: it is a person's
     if d.action == "handoff" and chat and ev.rule is None and d.reason is not Reason.REPEATED_FALLBACK \
-            and ev.alone is not None and human_mass(without(ev.alone, ev.taken_back)) < th.human_chat:
+            and not handed and ev.alone is not None and human_mass(without(ev.alone, ev.taken_back)) < th.human_chat:
         # A message goes to a person for what it says: human mass that only the conversation brings (a
         # fragment like 黑色呢 joined to a question that was not handed off) leaves the choice to the
-        # FAQ entries.
+        # FAQ entries. After a handoff the conversation is the person's (还是不行 about a broken item).
         d = one_ranking(without(d.ranking, frozenset({Reason.REQUESTED})), th, fallbacks=fallbacks, chat=chat)
     unsure = d.action in ("suggest", "clarify") or d.reason is Reason.REPEATED_FALLBACK
     first = ev.state.last_intent is None or ev.state.last_intent.startswith("smalltalk.")

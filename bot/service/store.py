@@ -199,7 +199,9 @@ class Store:
                 if s.get_bind().dialect.name == "postgresql":  # one handoff joins the queue at a time, so
                     s.execute(text("SELECT pg_advisory_xact_lock(724158)"))  # its place counts those before
                 now = utcnow()
-                self._touch(s, session_id, now, new_session, mode="human", fallbacks=0)
+                # the chat is about the handoff's entry from now (bot.dialogue.policy.decide)
+                about = {"last_intent": intent} if intent else {}
+                self._touch(s, session_id, now, new_session, mode="human", fallbacks=0, **about)
                 shopper = insert_message(s, session_id, "shopper", shopper_text, now)
                 h = Handoff(session_id=session_id, reason=reason, intent=intent, guesses=guesses,
                             last_message=shopper_text, message_id=shopper.id, status="waiting", created_at=now)

@@ -90,6 +90,20 @@ def test_while_waiting_an_unsure_question_gets_quick_replies_and_a_line_for_the_
     assert ("bot", unsure.reply) in transcript and store.get_handoff(hid).status == "waiting"
 
 
+def test_while_waiting_what_the_shopper_adds_about_the_problem_stays_with_the_person(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
+    """After a handoff the chat is about its entry: more about the broken item is the person's (not an
+    answer about exchanges), while a new FAQ question is still answered at once."""
+    conv = Conversations(lambda: bot, store, now=lambda: at(14))
+    first = conv.chat(None, "充电宝收到充不进电")
+    sid = first.session_id
+    assert (first.action, first.intent) == ("handoff", "human.problem")
+    assert store.session_context(sid)[0].last_intent == "human.problem"
+    more = [conv.chat(sid, line) for line in ("换了根线也一样", "照片拍好了 发你")]
+    assert [r.route for r in more] == ["human", "human"] and [r.action for r in more] == ["ack", "handoff"]
+    asked = conv.chat(sid, "换货运费谁出")
+    assert (asked.route, asked.action, asked.intent) == ("faq", "answer", "returns.fee")
+
+
 def test_outside_service_hours_the_shopper_hears_when_agents_are_back(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
     conv = Conversations(lambda: bot, store, now=lambda: at(3))
     out = conv.chat(None, "转人工")

@@ -213,6 +213,22 @@ def test_a_message_goes_to_a_person_for_what_it_says_not_for_what_came_before() 
     assert decide(Evidence("黑色呢", in_chat, alone=alone, lone=True), th)[0].action == "handoff"
 
 
+
+def test_after_a_handoff_the_chat_is_about_its_entry_and_what_the_shopper_adds_stays_the_persons() -> None:
+    th = Thresholds(answer=0.75, margin=0.05, suggest=0.6, human=0.4, human_chat=0.5)
+    broken = [P("human.problem", 0.9), P("returns.exchange", 0.05)]
+    d, after = decide(Evidence("收到就是坏的", broken, state=SessionState(last_intent="size.stock")), th)
+    assert (d.action, after.last_intent) == ("handoff", "human.problem")  # the topic from now
+    # 还是不行 read after the problem: the conversation brings the human mass, and it is the person's
+    # chat now, so it is not left to the FAQ entries as a fragment after an answer would be.
+    in_chat = [P("human.problem", 0.55), P("returns.exchange", 0.3), P("size.fit", 0.1)]
+    alone = [P("returns.exchange", 0.45), P("human.problem", 0.3), P("size.fit", 0.2)]
+    d, after = decide(Evidence("还是不行", in_chat, alone=alone, state=after), th)
+    assert (d.action, d.intent, after.last_intent) == ("handoff", "human.problem", "human.problem")
+    d, _ = decide(Evidence("还是不行", in_chat, alone=alone, state=SessionState(last_intent="size.stock")), th)
+    assert d.route == "faq"  # the same reading after an answered question: the FAQ entries decide
+
+
 def test_a_closing_the_bot_is_unsure_of_is_answered_as_one() -> None:
     # 好 那我拍两个: its words pull towards stock and sizes, but it asks nothing.
     pulled = [P("size.stock", 0.4), P("smalltalk.thanks", 0.3), P("size.chart", 0.2), P("human.other", 0.1)]

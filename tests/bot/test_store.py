@@ -69,6 +69,13 @@ def new_handoff(store: Store, text: str = "转人工", session_id: str | None = 
     return sid, h.id
 
 
+def test_a_handoff_makes_its_entry_what_the_chat_is_about(store: Store) -> None:
+    # The next message is read after the handoff's entry (还是不行 about the problem stays the person's).
+    sid, _ = new_handoff(store)
+    chat, last_text = store.session_context(sid)
+    assert (chat.mode, chat.last_intent, last_text) == ("human", "human.request", "转人工")
+
+
 def test_the_database_allows_one_open_handoff_per_session(store: Store) -> None:
     sid, first = new_handoff(store)
     with pytest.raises(AlreadyHandedOffError):
