@@ -43,7 +43,7 @@ FOLDS = 4
 GATE_L2 = 1e-3
 CANDIDATES = 32  # entries a turn is scored over in the fit (fit_bias)
 # Turns of each kind (new questions, follow-ups) at most, drawn at random beyond: the shipped catalogue
-# has 4,817 examples and about 2,000 follow-up turns, a catalogue sixteen times its size 77,000 and
+# has 4,817 examples and 1,650 follow-up turns, a catalogue sixteen times its size about 77,000 and
 # 26,000, whose every turn costs its readings and its share of each fit.
 MAX_TURNS = 8000
 
