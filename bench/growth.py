@@ -217,47 +217,52 @@ def catalogue_growth(data_dir: Path, workdir: Path, messages: list[str], factors
         d = workdir / f"data-x{factor}"
         sizes = scale_data(data_dir, d, factor)
         out = workdir / f"models-x{factor}-{embedder.replace(':', '_').replace('/', '_')}"
-        before: dict[str, Any] | None = None
-        if code is not None and factor in ab_factors:
-            before = train_subprocess("train", d, workdir / f"models-x{factor}-{ab}", embedder, folds, code)
-            log(f"  catalogue x{factor} ({embedder}) {ab}: {before['seconds']} s, peak RSS "
-                f"{before['peak_rss_bytes'] / 2**30:.2f} GiB")
-            shutil.rmtree(workdir / f"models-x{factor}-{ab}", ignore_errors=True)
-        if factor <= full_train_max or not thresholds:
-            info = train_subprocess("train", d, out, embedder, folds)
-            bot = load_bot(d, out, embedder=embedder)
-            meta = json.loads((Path(info["version_dir"]) / "metadata.json").read_text(encoding="utf-8"))
-            thresholds = meta.get("thresholds") or {}
-            train = {"train_s": info["seconds"], "train_kind": f"full train ({meta.get('folds', folds)}-fold CV "
-                     f"+ final fit, {meta.get('solver', 'lbfgs')})", "peak_rss_bytes": info["peak_rss_bytes"],
-                     "model_bytes": dir_size(Path(info["version_dir"]) / "pipeline.joblib")}
-        else:
-            try:
-                info = train_subprocess("fit", d, out, embedder, folds, thresholds=thresholds)
-            except MemoryError as exc:
-                rows.append({"factor": factor, "embedder": embedder, **sizes, "skipped": str(exc)})
-                log(f"  catalogue x{factor} ({embedder}): not trained: {exc}")
-                shutil.rmtree(d, ignore_errors=True)
-                shutil.rmtree(out, ignore_errors=True)
-                continue
-            bot = _load_fitted(d, out)
-            train = {"fit_s": info["fit_s"], "train_kind": f"final fit only ({info['solver']}, thresholds of "
-                     "the previous size)", "peak_rss_bytes": info["peak_rss_bytes"], "model_bytes": info["model_bytes"]}
-        if before is not None:
-            train["before"] = {"ab": ab, "train_s": before["seconds"], "peak_rss_bytes": before["peak_rss_bytes"]}
-            if "train_s" in train:
-                train["train_s_over_before"] = round(train["train_s"] / before["seconds"], 3)
-        lat = bench_reply(bot, messages, 1, clear_cache=True)
-        clear_vector_cache()
-        row = {"factor": factor, "embedder": embedder, **sizes, **train,
-               **{k: lat[k] for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "msgs_per_s")}}
-        log(f"  catalogue x{factor} ({embedder}): {sizes['entries']} entries, "
-            f"{train.get('train_s', train.get('fit_s'))} s ({train['train_kind']}), peak RSS "
-            f"{train['peak_rss_bytes'] / 2**30:.2f} GiB, reply p50 {lat['p50_ms']} ms p99 {lat['p99_ms']} ms, "
-            f"model {train['model_bytes'] / 1e6:.1f} MB")
-        rows.append(row)
-        last = (factor, time.monotonic() - t_start - (before["seconds"] if before else 0.0))
-        del bot
+        try:  # a size that fails costs its own row, not those measured before it
+            before: dict[str, Any] | None = None
+            if code is not None and factor in ab_factors:
+                before = train_subprocess("train", d, workdir / f"models-x{factor}-{ab}", embedder, folds, code)
+                log(f"  catalogue x{factor} ({embedder}) {ab}: {before['seconds']} s, peak RSS "
+                    f"{before['peak_rss_bytes'] / 2**30:.2f} GiB")
+                shutil.rmtree(workdir / f"models-x{factor}-{ab}", ignore_errors=True)
+            if factor <= full_train_max or not thresholds:
+                info = train_subprocess("train", d, out, embedder, folds)
+                bot = load_bot(d, out, embedder=embedder)
+                meta = json.loads((Path(info["version_dir"]) / "metadata.json").read_text(encoding="utf-8"))
+                thresholds = meta.get("thresholds") or {}
+                train = {"train_s": info["seconds"], "train_kind": f"full train ({meta.get('folds', folds)}-fold CV "
+                         f"+ final fit, {meta.get('solver', 'lbfgs')})", "peak_rss_bytes": info["peak_rss_bytes"],
+                         "model_bytes": dir_size(Path(info["version_dir"]) / "pipeline.joblib")}
+            else:
+                try:
+                    info = train_subprocess("fit", d, out, embedder, folds, thresholds=thresholds)
+                except MemoryError as exc:
+                    rows.append({"factor": factor, "embedder": embedder, **sizes, "skipped": str(exc)})
+                    log(f"  catalogue x{factor} ({embedder}): not trained: {exc}")
+                    shutil.rmtree(d, ignore_errors=True)
+                    shutil.rmtree(out, ignore_errors=True)
+                    continue
+                bot = _load_fitted(d, out)
+                train = {"fit_s": info["fit_s"], "train_kind": f"final fit only ({info['solver']}, thresholds of "
+                         "the previous size)", "peak_rss_bytes": info["peak_rss_bytes"],
+                         "model_bytes": info["model_bytes"]}
+            if before is not None:
+                train["before"] = {"ab": ab, "train_s": before["seconds"], "peak_rss_bytes": before["peak_rss_bytes"]}
+                if "train_s" in train:
+                    train["train_s_over_before"] = round(train["train_s"] / before["seconds"], 3)
+            lat = bench_reply(bot, messages, 1, clear_cache=True)
+            clear_vector_cache()
+            row = {"factor": factor, "embedder": embedder, **sizes, **train,
+                   **{k: lat[k] for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "msgs_per_s")}}
+            log(f"  catalogue x{factor} ({embedder}): {sizes['entries']} entries, "
+                f"{train.get('train_s', train.get('fit_s'))} s ({train['train_kind']}), peak RSS "
+                f"{train['peak_rss_bytes'] / 2**30:.2f} GiB, reply p50 {lat['p50_ms']} ms p99 {lat['p99_ms']} ms, "
+                f"model {train['model_bytes'] / 1e6:.1f} MB")
+            rows.append(row)
+            last = (factor, time.monotonic() - t_start - (before["seconds"] if before else 0.0))
+            del bot
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            rows.append({"factor": factor, "embedder": embedder, **sizes, "skipped": f"failed: {exc}"})
+            log(f"  catalogue x{factor} ({embedder}): failed: {exc}")
         shutil.rmtree(d, ignore_errors=True)
         shutil.rmtree(out, ignore_errors=True)
     return rows

@@ -186,3 +186,23 @@ def test_report_shows_two_workers_over_one() -> None:
     text = report.markdown({"workers": {"connections": 16, "seconds": 20.0, "cores": 2, "levels": rows,
                                         "targets": got}})
     assert "| 2 | 180.00 | 90.00 | 300.00 |" in text and "| rps 2 workers over 1 | 1.80 | >= 1.7 | yes |" in text
+
+
+def test_a_catalogue_size_that_fails_is_a_row_and_the_other_sizes_go_on(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench import growth
+
+    tried: list[str] = []
+
+    def fails(kind: str, data_dir: Path, *args: object, **kwargs: object) -> dict[str, object]:
+        tried.append(data_dir.name)
+        raise RuntimeError(f"training ({kind}) failed: killed")
+
+    monkeypatch.setattr(growth, "train_subprocess", fails)
+    rows = growth.catalogue_growth(DATA, tmp_path, ["包邮吗"], [1, 2], "none", 2, full_train_max=2)
+    assert tried == ["data-x1", "data-x2"]
+    failed = "failed: training (train) failed: killed"
+    assert [(r["factor"], r["skipped"]) for r in rows] == [(1, failed), (2, failed)]
+    assert all(r["entries"] for r in rows) and not any(tmp_path.iterdir())  # the scaled data removed
+    md = report.markdown({"meta": {}, "growth": {"catalogue": rows}, "notes": []})
+    assert md.count(failed) == 2
