@@ -178,12 +178,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 if cfg["postgres"] and not a.no_postgres:
                     if pg_available():
                         def pg_run() -> Any:
-                            url = fresh_pg_schema()
+                            url, drop = _pg_schema()
                             try:
                                 return run_http("postgres", url, a.data, default_model, messages, tmp / "http",
                                                 cfg["levels"], cfg["duration"], cfg["fixed_duration"])
                             finally:
-                                drop_pg_schema(url)
+                                drop()
 
                         _section(res, "http_postgres", a.out, pg_run)
                     else:
