@@ -206,3 +206,14 @@ def test_a_catalogue_size_that_fails_is_a_row_and_the_other_sizes_go_on(tmp_path
     assert all(r["entries"] for r in rows) and not any(tmp_path.iterdir())  # the scaled data removed
     md = report.markdown({"meta": {}, "growth": {"catalogue": rows}, "notes": []})
     assert md.count(failed) == 2
+
+
+def test_report_shows_x16_against_its_target() -> None:
+    def row(seconds: float, gib: float) -> dict[str, object]:
+        return {"factor": 16, "embedder": "none", "entries": 432, "examples": 77072, "train_s": seconds,
+                "train_kind": "full train", "peak_rss_bytes": int(gib * 2**30), "model_bytes": 5e8}
+
+    met = report.markdown({"growth": {"catalogue": [row(537.0, 3.31)]}})
+    assert "- x16 none: full train 537.0 s, peak RSS 3.31 GiB (target within 20 minutes and 8 GiB: met)" in met
+    assert "8 GiB: not met" in report.markdown({"growth": {"catalogue": [row(537.0, 9.0)]}})
+    assert "8 GiB: not met" in report.markdown({"growth": {"catalogue": [row(1300.0, 3.0)]}})
