@@ -286,7 +286,9 @@ class Store:
                 if h.status not in OPEN_STATUSES:
                     raise ConflictError(f"handoff {handoff_id} is already {h.status}")
                 raise ConflictError(f"handoff {handoff_id} is assigned to {h.agent}")
-            self._touch(s, h.session_id, now, False, mode="bot", fallbacks=0)
+            # back to the bot, with no topic: the person dealt with the handoff's, and the bot did not
+            # see how (the next message is read as a chat's first, joined to the shopper's last)
+            self._touch(s, h.session_id, now, False, mode="bot", fallbacks=0, last_intent=None)
             msg = insert_message(s, h.session_id, "system", system_text, now) if system_text else None
             return h, msg
 

@@ -69,11 +69,14 @@ def new_handoff(store: Store, text: str = "转人工", session_id: str | None = 
     return sid, h.id
 
 
-def test_a_handoff_makes_its_entry_what_the_chat_is_about(store: Store) -> None:
+def test_a_handoff_makes_its_entry_what_the_chat_is_about_until_it_is_resolved(store: Store) -> None:
     # The next message is read after the handoff's entry (还是不行 about the problem stays the person's).
-    sid, _ = new_handoff(store)
+    sid, hid = new_handoff(store)
     chat, last_text = store.session_context(sid)
     assert (chat.mode, chat.last_intent, last_text) == ("human", "human.request", "转人工")
+    store.resolve(hid, "alice", None, None)  # back to the bot, with no topic: the person dealt with it
+    chat, last_text = store.session_context(sid)
+    assert (chat.mode, chat.last_intent, last_text) == ("bot", None, "转人工")
 
 
 def test_the_database_allows_one_open_handoff_per_session(store: Store) -> None:
