@@ -213,7 +213,6 @@ def test_a_message_goes_to_a_person_for_what_it_says_not_for_what_came_before() 
     assert decide(Evidence("黑色呢", in_chat, alone=alone, lone=True), th)[0].action == "handoff"
 
 
-
 def test_after_a_handoff_the_chat_is_about_its_entry_and_what_the_shopper_adds_stays_the_persons() -> None:
     th = Thresholds(answer=0.75, margin=0.05, suggest=0.6, human=0.4, human_chat=0.5)
     broken = [P("human.problem", 0.9), P("returns.exchange", 0.05)]
