@@ -199,8 +199,7 @@ class Store:
                 if s.get_bind().dialect.name == "postgresql":  # one handoff joins the queue at a time, so
                     s.execute(text("SELECT pg_advisory_xact_lock(724158)"))  # its place counts those before
                 now = utcnow()
-                # the chat is about the handoff's entry from now (bot.dialogue.policy.decide)
-                about = {"last_intent": intent} if intent else {}
+                about = {"last_intent": intent} if intent else {}  # the chat's topic from now (policy.decide)
                 self._touch(s, session_id, now, new_session, mode="human", fallbacks=0, **about)
                 shopper = insert_message(s, session_id, "shopper", shopper_text, now)
                 h = Handoff(session_id=session_id, reason=reason, intent=intent, guesses=guesses,
@@ -286,8 +285,7 @@ class Store:
                 if h.status not in OPEN_STATUSES:
                     raise ConflictError(f"handoff {handoff_id} is already {h.status}")
                 raise ConflictError(f"handoff {handoff_id} is assigned to {h.agent}")
-            # back to the bot, with no topic: the person dealt with the handoff's, and the bot did not
-            # see how (the next message is read as a chat's first, joined to the shopper's last)
+            # back to the bot with no topic: the person dealt with the handoff's, the bot did not see how
             self._touch(s, h.session_id, now, False, mode="bot", fallbacks=0, last_intent=None)
             msg = insert_message(s, h.session_id, "system", system_text, now) if system_text else None
             return h, msg
