@@ -114,13 +114,21 @@ class Switches:
         return out
 
 
+def _by_entry(texts: list[str], labels: list[str], index: dict[str, int]) -> dict[int, list[str]]:
+    """The examples of each entry (by class index), in their order, in one pass."""
+    out: dict[int, list[str]] = {}
+    for t, lab in zip(texts, labels, strict=True):
+        out.setdefault(index[lab], []).append(t)
+    return out
+
+
 def switch_turns(texts: list[str], labels: list[str], seed: int, share: float = 1.0) -> Switches:
     """A `share` of the examples (MAX_TURNS at most), drawn at random, each after an example of a random
     entry (a human entry too: a chat goes on after a handoff)."""
     classes = sorted(set(labels))
     index = {c: i for i, c in enumerate(classes)}
     rng = np.random.default_rng(seed)
-    by_entry = {i: [t for t, lab in zip(texts, labels, strict=True) if index[lab] == i] for i in range(len(classes))}
+    by_entry = _by_entry(texts, labels, index)
     prev = rng.choice(len(classes), size=len(texts))
     said = [by_entry[a][int(rng.integers(len(by_entry[a])))] for a in prev]
     rows = np.arange(len(texts))
@@ -136,9 +144,7 @@ def _turns(switches: Switches, texts: list[str], labels: list[str], oof: np.ndar
     the gates' features and the label."""
     index = {c: i for i, c in enumerate(classes)}
     rng = np.random.default_rng(seed + 1)
-    by_entry: dict[int, list[str]] = {}
-    for t, lab in zip(texts, labels, strict=True):
-        by_entry.setdefault(index[lab], []).append(t)
+    by_entry = _by_entry(texts, labels, index)
     follow_texts, follow_joined, prev, y, group = [], [], [], [], []
     k = 0
     for intent in classes:
