@@ -238,9 +238,7 @@ def catalogue_growth(data_dir: Path, workdir: Path, messages: list[str], factors
                 except MemoryError as exc:
                     rows.append({"factor": factor, "embedder": embedder, **sizes, "skipped": str(exc)})
                     log(f"  catalogue x{factor} ({embedder}): not trained: {exc}")
-                    shutil.rmtree(d, ignore_errors=True)
-                    shutil.rmtree(out, ignore_errors=True)
-                    continue
+                    continue  # (the data and the model go in `finally`)
                 bot = _load_fitted(d, out)
                 train = {"fit_s": info["fit_s"], "train_kind": f"final fit only ({info['solver']}, thresholds of "
                          "the previous size)", "peak_rss_bytes": info["peak_rss_bytes"],
@@ -263,8 +261,9 @@ def catalogue_growth(data_dir: Path, workdir: Path, messages: list[str], factors
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             rows.append({"factor": factor, "embedder": embedder, **sizes, "skipped": f"failed: {exc}"})
             log(f"  catalogue x{factor} ({embedder}): failed: {exc}")
-        shutil.rmtree(d, ignore_errors=True)
-        shutil.rmtree(out, ignore_errors=True)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+            shutil.rmtree(out, ignore_errors=True)
     return rows
 
 
