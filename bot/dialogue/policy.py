@@ -16,7 +16,8 @@ Bands (thresholds come from training's risk-coverage curve, or config):
   (`repeated_fallback`);
 - handoff: a rule fired, or the human.* entries together are likely (in a chat: clearly win).
 A closing (an acknowledgement that asks nothing: 好 那我拍两个) the bot would otherwise be unsure of, with no
-FAQ entry likely, is answered as one (`CLOSING`), never handed off as a third unsure turn.
+FAQ entry likely, is answered as one (`CLOSING`), never handed off as a third unsure turn; in a chat
+already handed to a person (好 等你们消息) it is answered as one whatever human mass its words carry.
 
 The human mass is checked before answering: a message that is likely a person's job never
 gets an FAQ answer, however sure the best FAQ entry looks on its own.
@@ -162,6 +163,8 @@ def decide(ev: Evidence, th: Thresholds) -> tuple[Decision, SessionState]:
     # What the chat is about: the entry answered or offered first, or the one it was handed off for
     # (what the shopper adds about a broken item goes on being the person's while they wait).
     about = d.intent if d.action in ("answer", "suggest", "handoff") and d.intent else ev.state.last_intent
+    if (ev.state.last_intent or "").startswith("human.") and str(about).startswith("smalltalk."):
+        about = ev.state.last_intent  # 好 等你们消息 while a person is coming: the chat is still theirs
     return d, SessionState(fallbacks=fallbacks, last_intent=about)
 
 
@@ -196,7 +199,9 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
             best = next(p for p in ranking if p.intent.startswith("human."))
             return Decision("handoff", best.intent, p_human, INTENT_REASON.get(best.intent, Reason.OUT_OF_SCOPE),
                             ranking=ranking)
-    if ev.closing and ev.rule is None and unsure and _best_faq(d.ranking) < CLOSING_BELOW:
+    # In a chat a person has, a closing (好 等你们消息) asks for no second person, whatever its words weigh.
+    if ev.closing and ev.rule is None and (unsure or (handed and d.action == "handoff")) \
+            and _best_faq(d.ranking) < CLOSING_BELOW:
         return Decision("answer", CLOSING, d.confidence, ranking=d.ranking, intents=[CLOSING])
     if d.action == "handoff":
         return d

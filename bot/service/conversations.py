@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.dialogue.engine import Bot, check_message
-from bot.dialogue.policy import REASON_INTENT, Reason, SessionState
+from bot.dialogue.policy import CLOSING, REASON_INTENT, Reason, SessionState
 from bot.dialogue.results import Reply
 from bot.dialogue.voice import say
 from bot.errors import AlreadyHandedOffError, ConflictError, InvalidInputError, SessionNotFoundError
@@ -137,6 +137,8 @@ class Conversations:
         (在吗 in the queue calls the person)."""
         answer: tuple[str, dict[str, Any], dict[str, Any]] | None = None
         if out.action == "answer" and out.intent != WAITING_CALL:
+            if out.intents == [CLOSING]:  # 好 等你们消息, 谢谢: not goodbye, the person is still coming
+                out = replace(out, reply=say(self.bot.kb.shop, "waiting_closing"))
             answer = (str(out.reply), {"last_intent": after.last_intent},
                       {"intent": out.intent, "confidence": out.confidence, "extra": {"action": "answer"}})
         elif out.action == "suggest" and out.confidence >= WAITING_SUGGEST \

@@ -104,6 +104,21 @@ def test_while_waiting_what_the_shopper_adds_about_the_problem_stays_with_the_pe
     assert (asked.route, asked.action, asked.intent) == ("faq", "answer", "returns.fee")
 
 
+def test_while_waiting_thanks_and_ok_get_a_line_that_the_person_is_coming(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
+    """好 等你们消息 after a handoff about a broken item asks for nothing: the bot says the person is coming
+    (the shop's `replies.waiting_closing`, not its goodbye), the chat stays the person's and about the problem."""
+    conv = Conversations(lambda: bot, store, now=lambda: at(14))
+    first = conv.chat(None, "充电宝收到充不进电")
+    sid, hid = first.session_id, first.handoff["id"]  # type: ignore[index]
+    ok = conv.chat(sid, "好 等你们消息")
+    assert (ok.route, ok.action, ok.intent) == ("faq", "answer", "smalltalk.thanks")
+    assert ok.reply == say(bot.kb.shop, "waiting_closing") and ok.reply != bot.kb.answer("smalltalk.thanks")
+    assert store.get_handoff(hid).status == "waiting" and store.session_context(sid)[0].last_intent == "human.problem"
+    assert ("bot", ok.reply) in [(m["role"], m["text"]) for m in conv.detail(hid)["transcript"]]
+    more = conv.chat(sid, "换了根线也一样")
+    assert more.route == "human"  # still about the problem
+
+
 def test_outside_service_hours_the_shopper_hears_when_agents_are_back(bot, store: Store) -> None:  # type: ignore[no-untyped-def]
     conv = Conversations(lambda: bot, store, now=lambda: at(3))
     out = conv.chat(None, "转人工")

@@ -248,6 +248,14 @@ def test_a_closing_keeps_a_sure_answer_and_a_rule() -> None:
     assert (d.action, d.reason) == ("handoff", Reason.COMPLAINT)
     human = [P("human.problem", 0.7), P("size.stock", 0.2), P("smalltalk.thanks", 0.1)]
     assert decide(Evidence("好吧 等你们处理", human, closing=True), TH)[0].route == "human"
+    # In a chat a person already has, the same closing asks for no second person: it is answered as one,
+    # and the chat stays about the handoff's entry.
+    handed = SessionState(last_intent="human.problem")
+    d, after = decide(Evidence("好吧 等你们处理", human, closing=True, alone=human, state=handed), TH)
+    assert (d.action, d.intent, after.last_intent) == ("answer", "smalltalk.thanks", "human.problem")
+    assert decide(Evidence("好吧 等你们处理", human, alone=human, state=handed), TH)[0].route == "human"  # the form
+    d, _ = decide(Evidence("算了 我要投诉", human, closing=True, rule=Reason.COMPLAINT, state=handed), TH)
+    assert d.reason is Reason.COMPLAINT  # a rule still fires
     # A likely entry is offered: 算了 不要了 may cancel an order.
     likely = [P("returns.cancel", 0.52), P("smalltalk.thanks", 0.3), P("size.stock", 0.18)]
     d, _ = decide(Evidence("算了 不要了", likely, closing=True), TH)
