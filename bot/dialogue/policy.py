@@ -17,7 +17,8 @@ Bands (thresholds come from training's risk-coverage curve, or config):
 - handoff: a rule fired, or the human.* entries together are likely (in a chat: clearly win).
 A closing (an acknowledgement that asks nothing: 好 那我拍两个) the bot would otherwise be unsure of, with no
 FAQ entry likely, is answered as one (`CLOSING`), never handed off as a third unsure turn; in a chat
-already handed to a person (好 等你们消息) it is answered as one whatever human mass its words carry.
+already handed to a person (好 等你们消息) it is answered as one whatever human mass its words carry. After
+a handoff for a problem with the goods, an exchange (换个新的给我) is that problem's remedy: the person's.
 
 The human mass is checked before answering: a message that is likely a person's job never
 gets an FAQ answer, however sure the best FAQ entry looks on its own.
@@ -71,6 +72,7 @@ SMALLTALK_ANSWER = 0.5
 # CLOSING_BELOW): 算了 不要了 with returns.cancel at 0.7 may be a cancellation, and is offered as one.
 CLOSING = "smalltalk.thanks"
 CLOSING_BELOW = 0.5
+REMEDY = "returns.exchange"  # after a problem with the goods, the person's remedy (换个新的给我), not a size's
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,8 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
         # fragment like 黑色呢 joined to a question that was not handed off) leaves the choice to the
         # FAQ entries. After a handoff the conversation is the person's (还是不行 about a broken item).
         d = one_ranking(without(d.ranking, frozenset({Reason.REQUESTED})), th, fallbacks=fallbacks, chat=chat)
+    if ev.state.last_intent == "human.problem" and ev.rule is None and d.action != "handoff" and d.intent == REMEDY:
+        return Decision("handoff", "human.problem", d.confidence, Reason.PROBLEM, ranking=d.ranking)
     unsure = d.action in ("suggest", "clarify") or d.reason is Reason.REPEATED_FALLBACK
     first = ev.state.last_intent is None or ev.state.last_intent.startswith("smalltalk.")
     if chat and first and unsure and ev.rule is None and not ev.closing:

@@ -228,6 +228,24 @@ def test_after_a_handoff_the_chat_is_about_its_entry_and_what_the_shopper_adds_s
     assert d.route == "faq"  # the same reading after an answered question: the FAQ entries decide
 
 
+def test_after_a_problem_an_exchange_is_its_remedy_and_the_persons() -> None:
+    """换个新的给我 after a broken item: a replacement, which the person arranges, not the FAQ's exchange of a
+    size or colour; a question about the terms (运费谁出) is still the bot's, and so is an exchange elsewhere."""
+    th = Thresholds(answer=0.75, margin=0.05, suggest=0.6, human=0.4, human_chat=0.5)
+    exchange = [P("returns.exchange", 0.9), P("human.problem", 0.05), P("returns.how", 0.05)]
+    problem = SessionState(last_intent="human.problem")
+    d, after = decide(Evidence("直接给我换台新的吧", exchange, alone=exchange, state=problem), th)
+    assert (d.action, d.intent, d.reason, after.last_intent) == ("handoff", "human.problem", Reason.PROBLEM,
+                                                                  "human.problem")
+    unsure = [P("returns.exchange", 0.5), P("returns.how", 0.3), P("human.problem", 0.2)]
+    assert decide(Evidence("能换个对的吗", unsure, alone=unsure, state=problem), th)[0].route == "human"
+    fee = [P("returns.fee", 0.9), P("returns.exchange", 0.1)]
+    assert decide(Evidence("换货运费谁出", fee, alone=fee, state=problem), th)[0].intent == "returns.fee"
+    for state in (SessionState(last_intent="size.chart"), SessionState(last_intent="human.request")):
+        assert decide(Evidence("能换个大一码的吗", exchange, alone=exchange, state=state), th)[0].intent \
+            == "returns.exchange"
+
+
 def test_a_closing_the_bot_is_unsure_of_is_answered_as_one() -> None:
     # 好 那我拍两个: its words pull towards stock and sizes, but it asks nothing.
     pulled = [P("size.stock", 0.4), P("smalltalk.thanks", 0.3), P("size.chart", 0.2), P("human.other", 0.1)]
