@@ -1,12 +1,11 @@
 """The routing decision: one pure function from the evidence about a message to what the bot does.
 
-`decide(evidence, thresholds)` returns the decision and the session's next state. The evidence is
-everything the engine gathered: the message's ranking in the conversation and on its own, the rankings
-of its questions when it asks several, the rule that fired and the triggers taken back, the ranking of
-the message read with the previous one when it leans on it, and the session's state. A follow-up the
-message alone leaves open is decided on that joined reading when it is clear, else on the mean of the
-two readings. A message goes to a person for what it says: human mass only the conversation brings
-leaves the choice to the FAQ entries.
+`decide(evidence, thresholds)` returns the decision and the session's next state. The evidence is everything the
+engine gathered: the message's ranking in the conversation and on its own, the rankings of its questions when it
+asks several, the rule that fired and the triggers taken back, the ranking of the message read with the previous
+one when it leans on it, and the session's state. A follow-up the message alone leaves open is decided on that
+joined reading when it is clear, else on the mean of the two readings. A message goes to a person for what it
+says: human mass only the conversation brings leaves the choice to the FAQ entries.
 Bands (thresholds come from training's risk-coverage curve, or config):
 - answer: the best FAQ entry is sure enough and clear of the runner-up;
 - suggest: unsure, but a few FAQ entries together are likely: offer them as quick replies (in a
@@ -16,9 +15,10 @@ Bands (thresholds come from training's risk-coverage curve, or config):
   (`repeated_fallback`);
 - handoff: a rule fired, or the human.* entries together are likely (in a chat: clearly win).
 A closing (an acknowledgement that asks nothing: 好 那我拍两个) the bot would otherwise be unsure of, with no
-FAQ entry likely, is answered as one (`CLOSING`), never handed off as a third unsure turn; in a chat
-already handed to a person (好 等你们消息) it is answered as one whatever human mass its words carry. After
-a handoff for a problem with the goods, an exchange (换个新的给我) is that problem's remedy: the person's.
+FAQ entry likely, is answered as one (`CLOSING`), never handed off as a third unsure turn, nor read joined
+to the question it closes; after the chat's first question (好 等你们消息 after an answer or a handoff) it is
+answered as one whatever human mass its words carry. After a handoff for a problem with the goods, an
+exchange (换个新的给我) is that problem's remedy: the person's.
 
 The human mass is checked before answering: a message that is likely a person's job never
 gets an FAQ answer, however sure the best FAQ entry looks on its own.
@@ -179,7 +179,7 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
     ranking = without(ev.ranking, ev.taken_back)
     d = one_ranking(ranking, th, rule=ev.rule, fallbacks=fallbacks, chat=chat)
     sure = d.action == "answer" and d.confidence >= th.answer
-    if not sure and ev.rule is None and ev.context is not None:  # a follow-up the message alone leaves open
+    if not sure and ev.rule is None and ev.context is not None and not ev.closing:  # a follow-up left open
         joined = without(ev.context, ev.taken_back)
         with_context = one_ranking(joined, th, fallbacks=fallbacks, chat=chat)
         if d.action != "answer" and with_context.action == "answer":  # clear with the topic it continues
@@ -203,8 +203,8 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
             best = next(p for p in ranking if p.intent.startswith("human."))
             return Decision("handoff", best.intent, p_human, INTENT_REASON.get(best.intent, Reason.OUT_OF_SCOPE),
                             ranking=ranking)
-    # In a chat a person has, a closing (好 等你们消息) asks for no second person, whatever its words weigh.
-    if ev.closing and ev.rule is None and (unsure or (handed and d.action == "handoff")) \
+    # After an answer or a handoff, a closing (好 等你们消息) asks for no person, whatever its words weigh.
+    if ev.closing and ev.rule is None and (unsure or (not first and d.action == "handoff")) \
             and _best_faq(d.ranking) < CLOSING_BELOW:
         return Decision("answer", CLOSING, d.confidence, ranking=d.ranking, intents=[CLOSING])
     if d.action == "handoff":

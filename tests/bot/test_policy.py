@@ -280,6 +280,27 @@ def test_a_closing_keeps_a_sure_answer_and_a_rule() -> None:
     assert (d.action, d.suggestions[0].intent) == ("suggest", "returns.cancel")
 
 
+def test_a_closing_after_an_answer_is_neither_a_handoff_nor_the_question_it_closes() -> None:
+    th = Thresholds(answer=0.75, margin=0.05, suggest=0.6, human=0.5, human_chat=0.5)
+    # 好 等你们消息 after the bot answered a double charge: its words read like a complaint, it asks nothing.
+    answered = SessionState(last_intent="payment.failed", last_text="还扣了两次钱")
+    waits = [P("human.complaint", 0.68), P("smalltalk.thanks", 0.16), P("human.other", 0.04), P("payment.failed", 0.03)]
+    d, after = decide(Evidence("好 等你们消息", waits, closing=True, alone=waits, state=answered), th)
+    assert (d.action, d.intent, after.fallbacks) == ("answer", "smalltalk.thanks", 0)
+    assert decide(Evidence("好 等你们消息", waits, alone=waits, state=answered), th)[0].route == "human"  # the form
+    assert decide(Evidence("好 等你们消息", waits, closing=True, alone=waits), th)[0].route == "human"  # first
+    # 那算了 不买了 after a bargaining answer: joined to 能便宜点吗 it reads as the discount, yet it closes it.
+    bargained = SessionState(last_intent="payment.discount", last_text="能便宜点吗 老顾客了")
+    alone = [P("payment.discount", 0.42), P("human.complaint", 0.32), P("smalltalk.thanks", 0.08),
+             P("returns.cancel", 0.06)]
+    joined = [P("payment.discount", 0.86), P("human.complaint", 0.09), P("human.other", 0.01)]
+    d, _ = decide(Evidence("那算了 不买了", alone, context=joined, closing=True, alone=alone, state=bargained), th)
+    assert (d.action, d.intent) == ("answer", "smalltalk.thanks")
+    # A follow-up that asks (那学生呢) still leans on the question it continues.
+    d, _ = decide(Evidence("那学生呢", alone, context=joined, alone=alone, state=bargained), th)
+    assert (d.action, d.intent) == ("answer", "payment.discount")
+
+
 def test_a_ranking_of_only_human_entries_none_likely_is_unsure_not_an_error() -> None:
     """A catalogue with more human.* entries than the ranking holds (the bench's x16 copies) can rank
     only them: below the handoff mass, the bot asks to rephrase, then hands off, as for any unsure turn."""
