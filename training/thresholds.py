@@ -17,6 +17,10 @@ to a message that needed a person); coverage is the share of FAQ messages answer
 point keeps risk at or under the target and the recall of human messages at or above
 MIN_HUMAN_RECALL; among those it answers the most FAQ messages, then keeps the most with the
 bot (answered, or offered the right entry among quick replies). Floors stop thin data from making the bot reckless.
+The recall is read to two decimals, as the coverage is: missed by one of the shipped catalogue's 1,021
+examples for a person (939 kept from the bot where 940 make 0.92), the floor once pushed quick replies
+from 0.6 to 0.7, and lone messages (`kefu eval`) then handed off twice as many answerable questions
+(the real set's 0.034 to 0.080).
 """
 
 from __future__ import annotations
@@ -109,7 +113,7 @@ def choose_thresholds(labels: list[str], probs: np.ndarray, classes: list[str], 
     rows = _Rows(labels, probs, classes, ruled)
     human = _choose_human(rows)
     points = [_point(rows, a, m, human, s) for a in ANSWER_GRID for m in MARGIN_GRID for s in SUGGEST_GRID]
-    ok = [p for p in points if p["risk"] <= target_risk and p["human_recall"] >= MIN_HUMAN_RECALL
+    ok = [p for p in points if p["risk"] <= target_risk and round(p["human_recall"], 2) >= MIN_HUMAN_RECALL
           and (p["suggested"] == 0 or p["suggest_precision"] >= MIN_SUGGEST_PRECISION)]
     if not ok:  # the data cannot meet the target: prefer safety (lowest risk, then recall)
         ok = sorted(points, key=lambda p: (round(p["risk"], 3), -p["human_recall"]))[:1]
