@@ -17,10 +17,10 @@ to a message that needed a person); coverage is the share of FAQ messages answer
 point keeps risk at or under the target and the recall of human messages at or above
 MIN_HUMAN_RECALL; among those it answers the most FAQ messages, then keeps the most with the
 bot (answered, or offered the right entry among quick replies). Floors stop thin data from making the bot reckless.
-The recall is read to two decimals, as the coverage is: missed by one of the shipped catalogue's 1,021
-examples for a person (939 kept from the bot where 940 make 0.92), the floor once pushed quick replies
-from 0.6 to 0.7, and lone messages (`kefu eval`) then handed off twice as many answerable questions
-(the real set's 0.034 to 0.080).
+The recall is read to two decimals, as the coverage is: missed by one of about a thousand examples for
+a person (939 of 1,021 kept from the bot where 940 make 0.92), the floor once pushed quick replies from
+0.6 to 0.7, and lone messages (`kefu eval`) then handed off twice as many answerable questions (the real
+set's 0.038 to 0.080).
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def test_rules_catching_more_messages_for_a_person_do_not_move_the_handoff_mass(
 
 def test_a_recall_floor_missed_by_one_example_does_not_push_quick_replies_up() -> None:
     """919 of 1,000 messages for a person kept from the bot is 0.92 to two decimals: quick replies at 0.6
-    stay, where the floor read exactly (it raised the shipped model's from 0.6 to 0.7) puts them above what
+    stay, where the floor read exactly (it once raised a seed-42 model's from 0.6 to 0.7) puts them above what
     the unsure FAQ questions reach, and a lone message hands each of them off."""
     rows = ([("returns.fee", [0.0, 0.9, 0.05, 0.05])] * 1000  # sure FAQ questions
             + [("returns.fee", [0.45, 0.5, 0.03, 0.02])] * 30  # FAQ questions with human mass: the bar is 0.5
