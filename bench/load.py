@@ -1,8 +1,14 @@
 """Sustained load on the embedded default (issue 18, item 1): POST /v1/chat on SQLite for a minute.
 
-One real server (the default model, a fresh SQLite file, rate limits raised), wrk closed loop at 4,
-16 and 64 connections, each request a new session (every chat stores a session and two messages),
-with wrk's own 2-second timeout as the issue measured. The targets are ratios of kefu with itself:
+A real server (the default model, rate limits raised) for each level, wrk closed loop at 4, 16 and
+64 connections, each request a new session (every chat stores a session and two messages), with
+wrk's own 2-second timeout as the issue measured. Each level runs as long as the others, in rounds
+(4, 16, 64, then again), each run on a new server and a fresh database: a quarter of the messages hand
+off and stay waiting (no agent takes them), so on one database each level would start behind a longer
+queue than the one before, and throughput would fall with the time the run has lasted as well as with
+the connections (the stored sessions' growth is measured apart, `bench.growth`); and a shared machine
+drifts over minutes, which rounds spread over every level alike. A level's figures are its rounds'
+together: requests over seconds, the median p50, the worst p99. The targets are ratios of kefu with itself:
 p99 over p50 at most 4 at 16 and 64 connections, throughput at 16 and 64 connections not below
 that at 4, and no error nor timeout. `ab` runs the same levels against another checkout's code
 first (`python -m bench --only load --ab REV`), back to back with this one on the same model and
@@ -11,6 +17,7 @@ messages: on a shared machine only such a pair compares.
 
 from __future__ import annotations
 
+import statistics
 import subprocess
 import tarfile
 import tempfile
@@ -23,6 +30,8 @@ from bench.httpload import Bodies, run_wrk, server_env
 
 P99_OVER_P50 = 4.0  # the issue's target, at 16 and 64 connections
 WRK_TIMEOUT = 2.0  # wrk's default: a request unanswered in 2 s is a timeout
+ROUNDS = 3  # each level in this many runs, the levels taking turns
+Fresh = Callable[[], tuple[str, Callable[[], None]]]  # a fresh database: its URL, and what drops it
 
 
 def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -46,24 +55,48 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def sustained(label: str, db_url: str, data_dir: Path, model: dict[str, Any], messages: list[str], workdir: Path,
-              levels: dict[int, float], code: Path = ROOT) -> dict[str, Any]:
-    """wrk on POST /v1/chat at each level (connections -> seconds) against one server running `code`."""
+def sustained(label: str, make: Fresh, data_dir: Path, model: dict[str, Any], messages: list[str], workdir: Path,
+              levels: dict[int, float], code: Path = ROOT, rounds: int = ROUNDS) -> dict[str, Any]:
+    """wrk on POST /v1/chat at each level (connections -> seconds, split into `rounds`), each run against
+    a new server running `code` on a fresh database from `make`."""
     workdir.mkdir(parents=True, exist_ok=True)
     bodies = Bodies(write_bodies(workdir / f"bodies-load-{label}.jsonl", distinct_variants(messages)))
-    server = Server(server_env(data_dir, model, db_url), workdir / f"server-load-{label}.log", cwd=code)
-    rows = []
-    with server.start():
-        first = server.wait_first_answer()
-        run_wrk(server.url + "/v1/chat", 4, 3, bodies, timeout=WRK_TIMEOUT)  # warm-up, not recorded
+    runs: dict[int, list[dict[str, Any]]] = {c: [] for c in levels}
+    first = []
+    for n in range(rounds):
         for c, seconds in levels.items():
-            row = run_wrk(server.url + "/v1/chat", c, seconds, bodies, timeout=WRK_TIMEOUT)
-            row["p99_over_p50"] = ratio(row["p99_ms"], row["p50_ms"])
-            log(f"  load {label} c={c} {seconds:g}s: {row['rps']} req/s, p50 {row['p50_ms']} ms, "
-                f"p99 {row['p99_ms']} ms" + (f", errors {row['errors']}" if row["errors"] else ""))
-            rows.append(row)
-    return {"label": label, "code": str(code), "first_answer_s": round(first, 3), "levels": rows,
-            "targets": targets(rows)}
+            url, drop = make()
+            try:
+                server = Server(server_env(data_dir, model, url), workdir / f"server-load-{label}-{n}-c{c}.log",
+                                cwd=code)
+                with server.start():
+                    first.append(server.wait_first_answer())
+                    run_wrk(server.url + "/v1/chat", 4, 3, bodies, timeout=WRK_TIMEOUT)  # warm-up, not recorded
+                    row = run_wrk(server.url + "/v1/chat", c, seconds / rounds, bodies, timeout=WRK_TIMEOUT)
+            finally:
+                drop()
+            log(f"  load {label} round {n + 1}/{rounds} c={c} {seconds / rounds:g}s: {row['rps']} req/s, p50 "
+                f"{row['p50_ms']} ms, p99 {row['p99_ms']} ms" + (f", errors {row['errors']}" if row["errors"] else ""))
+            runs[c].append(row)
+    rows = [merged(c, runs[c]) for c in levels]
+    return {"label": label, "code": str(code), "first_answer_s": round(first[0], 3) if first else None,
+            "database": f"the levels taking turns, {rounds} round(s), each run on a new server and a fresh database; "
+                        "a level's req/s is its runs' requests over their seconds, its p50 their median, its p99 "
+                        "their worst",
+            "levels": rows, "targets": targets(rows)}
+
+
+def merged(connections: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One level's rounds as one row: requests over seconds, the median p50, the worst p99, every error."""
+    requests, seconds = sum(r["requests"] for r in runs), sum(r["seconds"] for r in runs)
+    p50, p99 = statistics.median(r["p50_ms"] for r in runs), max(r["p99_ms"] for r in runs)
+    errors: dict[str, int] = {}
+    for r in runs:
+        for k, v in r["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    return {"connections": connections, "requests": requests, "seconds": round(seconds, 2),
+            "rps": round(requests / seconds, 1) if seconds else 0.0, "p50_ms": p50, "p99_ms": p99,
+            "p99_over_p50": ratio(p99, p50), "errors": errors, "rounds": runs}
 
 
 def checkout(rev: str, into: Path) -> Path:
@@ -77,30 +110,18 @@ def checkout(rev: str, into: Path) -> Path:
     return into
 
 
-Fresh = Callable[[], tuple[str, Callable[[], None]]]  # a fresh database: its URL, and what drops it
-
-
 def run_load(data_dir: Path, model: dict[str, Any], messages: list[str], workdir: Path, levels: dict[int, float],
-             databases: dict[str, Fresh], ab: str | None = None) -> dict[str, Any]:
+             databases: dict[str, Fresh], ab: str | None = None, rounds: int = ROUNDS) -> dict[str, Any]:
     """The sustained run on each database of `databases` (label -> what makes a fresh one: its URL and
-    what drops it); with `ab`, the code of that git revision first, then this checkout's, each on a
-    fresh database, back to back."""
+    what drops it); with `ab`, the code of that git revision first, then this checkout's, back to back."""
     out: dict[str, Any] = {"levels": {str(c): s for c, s in levels.items()}, "wrk_timeout_s": WRK_TIMEOUT,
                            "sessions": "a new session for every request"}
     code = checkout(ab, workdir / f"code-{ab}") if ab else None
     for db, make in databases.items():
         before = None
         if code is not None:
-            url, drop = make()
-            try:
-                before = sustained(f"{db}-{ab}", url, data_dir, model, messages, workdir, levels, code)
-            finally:
-                drop()
-        url, drop = make()
-        try:
-            after = sustained(db, url, data_dir, model, messages, workdir, levels)
-        finally:
-            drop()
+            before = sustained(f"{db}-{ab}", make, data_dir, model, messages, workdir, levels, code, rounds)
+        after = sustained(db, make, data_dir, model, messages, workdir, levels, rounds=rounds)
         out[db] = after if before is None else {**after, "before": before, "ab": ab,
                                                 "after_over_before": _compare(before, after)}
     return out

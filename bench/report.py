@@ -181,6 +181,8 @@ def _load(ld: dict[str, Any] | None) -> list[str]:
             continue
         lines += [f"## Sustained load, {db} (POST /v1/chat, wrk, {ld['wrk_timeout_s']:g} s timeout, a new session "
                   "a request)", ""]
+        if run.get("database"):
+            lines += [f"How: {run['database']}.", ""]
         pairs = [("before " + str(run["ab"]), run["before"]), ("after", run)] if run.get("before") else [("", run)]
         rows = [[code or db, r["connections"], r["seconds"], r["rps"], r["p50_ms"], r["p99_ms"], r["p99_over_p50"],
                  ", ".join(f"{k} {v}" for k, v in r["errors"].items()) or "0"]

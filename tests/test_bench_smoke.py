@@ -140,12 +140,26 @@ def test_the_load_targets_are_ratios_of_kefu_with_itself() -> None:
     assert bad["errors_and_timeouts"] == {"value": 2, "timeouts": 2, "target": "0", "met": False}
 
 
+def test_a_load_level_is_its_rounds_together() -> None:
+    from bench.load import merged
+
+    rounds = [{**_level(16, 0.0, p50, p99), "requests": n, "seconds": 20.0}
+              for n, p50, p99 in ((2000, 50.0, 90.0), (3000, 40.0, 300.0), (2600, 45.0, 80.0))]
+    rounds[1]["errors"] = {"timeout": 2}
+    rounds[2]["errors"] = {"timeout": 1, "status": 3}
+    row = merged(16, rounds)
+    assert row["rps"] == 126.7 and row["requests"] == 7600 and row["seconds"] == 60.0  # requests over seconds
+    assert row["p50_ms"] == 45.0 and row["p99_ms"] == 300.0 and row["p99_over_p50"] == 6.67  # median, worst
+    assert row["errors"] == {"timeout": 3, "status": 3} and row["rounds"] == rounds
+
+
 def test_report_shows_the_load_ab_and_the_first_run() -> None:
     from bench.load import targets
 
     before = [_level(4, 100.0, 30.0, 90.0), _level(16, 150.0, 80.0, 900.0, timeout=1)]
     after = [_level(4, 110.0, 30.0, 60.0), _level(16, 160.0, 90.0, 180.0)]
     load = {"wrk_timeout_s": 2.0, "sqlite": {"levels": after, "targets": targets(after), "ab": "abc",
+                                             "database": "each run on a fresh database",
                                              "before": {"levels": before, "targets": targets(before)},
                                              "after_over_before": {"c16": {"rps": 1.07, "p50": 1.1, "p99": 0.2}}}}
     run = {"first_answer_s": 50.0, "serving_s": 48.0, "longest_silence_s": 20.0,
@@ -153,6 +167,7 @@ def test_report_shows_the_load_ab_and_the_first_run() -> None:
     text = report.markdown({"load": load, "firstrun": {"ab": "abc", "before": {**run, "first_answer_s": 120.0},
                                                        "after": run, "after_over_before": 0.417}})
     assert "| before abc | 16 |" in text and "| after | 16 |" in text and "timeout 1" in text
+    assert "How: each run on a fresh database." in text
     assert "| p99 over p50 c16 | 2.00 | <= 4 | yes |" in text  # the targets of this checkout's run
     assert "0.417 (target at most 0.5: met)" in text and "kefu: no model yet" in text
 
