@@ -1,11 +1,12 @@
 """The routing decision: one pure function from the evidence about a message to what the bot does.
 
 `decide(evidence, thresholds)` returns the decision and the session's next state. The evidence is everything the
-engine gathered: the message's ranking in the conversation and on its own, the rankings of its questions when it
-asks several, the rule that fired and the triggers taken back, the ranking of the message read with the previous
-one when it leans on it, and the session's state. A follow-up the message alone leaves open is decided on that
-joined reading when it is clear, else on the mean of the two readings. A message goes to a person for what it
-says: human mass only the conversation brings leaves the choice to the FAQ entries.
+engine gathered: the message's ranking in the conversation and on its own, its questions' rankings when it asks
+several, the rule that fired and the triggers taken back, the ranking of the message read with the previous
+one when it leans on it, and the session's state. A follow-up the message alone leaves open (an answer or a
+handoff as sure as an answer must be does not: 要自己装吗 after a courier question) is decided on that joined
+reading when it is clear, else on the mean of the two. A message goes to a person for what it says: human
+mass only the conversation brings leaves the choice to the FAQ entries.
 Bands (thresholds come from training's risk-coverage curve, or config):
 - answer: the best FAQ entry is sure enough and clear of the runner-up;
 - suggest: unsure, but a few FAQ entries together are likely: offer them as quick replies (in a
@@ -178,7 +179,7 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
         return Decision("clarify", None, 0.0, Reason.LOW_CONFIDENCE)
     ranking = without(ev.ranking, ev.taken_back)
     d = one_ranking(ranking, th, rule=ev.rule, fallbacks=fallbacks, chat=chat)
-    sure = d.action == "answer" and d.confidence >= th.answer
+    sure = d.action in ("answer", "handoff") and d.confidence >= th.answer  # a handoff as sure as an answer too
     if not sure and ev.rule is None and ev.context is not None and not ev.closing:  # a follow-up left open
         joined = without(ev.context, ev.taken_back)
         with_context = one_ranking(joined, th, fallbacks=fallbacks, chat=chat)
@@ -189,9 +190,8 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
     handed = (ev.state.last_intent or "").startswith("human.")  # the chat was handed off: it is a person's
     if d.action == "handoff" and chat and ev.rule is None and d.reason is not Reason.REPEATED_FALLBACK \
             and not handed and ev.alone is not None and human_mass(without(ev.alone, ev.taken_back)) < th.human_chat:
-        # A message goes to a person for what it says: human mass that only the conversation brings (a
-        # fragment like 黑色呢 joined to a question that was not handed off) leaves the choice to the
-        # FAQ entries. After a handoff the conversation is the person's (还是不行 about a broken item).
+        # Human mass only the conversation brings (黑色呢 joined to a question not handed off) leaves the
+        # choice to the FAQ entries; after a handoff the conversation is the person's (还是不行, broken goods).
         d = one_ranking(without(d.ranking, frozenset({Reason.REQUESTED})), th, fallbacks=fallbacks, chat=chat)
     if ev.state.last_intent == "human.problem" and ev.rule is None and d.action != "handoff" and d.intent == REMEDY:
         return Decision("handoff", "human.problem", d.confidence, Reason.PROBLEM, ranking=d.ranking)

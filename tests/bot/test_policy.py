@@ -301,6 +301,26 @@ def test_a_closing_after_an_answer_is_neither_a_handoff_nor_the_question_it_clos
     assert (d.action, d.intent) == ("answer", "payment.discount")
 
 
+def test_a_handoff_as_sure_as_an_answer_is_not_bent_to_the_question_before() -> None:
+    th = Thresholds(answer=0.75, margin=0.05, suggest=0.6, human=0.5, human_chat=0.5)
+    # 要自己装吗 after 走物流还是快递: who installs the goods is a person's question, read in the chat and alone;
+    # joined to the courier question it reads as that question.
+    courier = SessionState(last_intent="shipping.courier", last_text="走物流还是快递")
+    own = [P("human.other", 0.76), P("returns.how", 0.04), P("shipping.courier", 0.03), P("shipping.fee", 0.02)]
+    alone = [P("human.other", 0.82), P("returns.how", 0.03), P("payment.discount", 0.02)]
+    joined = [P("shipping.courier", 0.88), P("shipping.track", 0.07), P("human.other", 0.01)]
+    d, _ = decide(Evidence("要自己装吗", own, context=joined, alone=alone, state=courier), th)
+    assert (d.action, d.intent, d.reason) == ("handoff", "human.other", Reason.OUT_OF_SCOPE)
+    # 三天了都没更新 after a tracking answer leans to a complaint, less surely than an answer must be: it goes
+    # on with the question it continues.
+    tracking = SessionState(last_intent="shipping.track", last_text="订单号查不到物流")
+    own = [P("human.complaint", 0.42), P("human.problem", 0.19), P("shipping.track", 0.15), P("shipping.address", 0.05)]
+    alone = [P("human.complaint", 0.50), P("human.problem", 0.21), P("shipping.track", 0.06)]
+    joined = [P("shipping.track", 0.95), P("human.problem", 0.03), P("human.complaint", 0.01)]
+    d, _ = decide(Evidence("三天了都没更新", own, context=joined, alone=alone, state=tracking), th)
+    assert (d.action, d.intent) == ("answer", "shipping.track")
+
+
 def test_a_ranking_of_only_human_entries_none_likely_is_unsure_not_an_error() -> None:
     """A catalogue with more human.* entries than the ranking holds (the bench's x16 copies) can rank
     only them: below the handoff mass, the bot asks to rephrase, then hands off, as for any unsure turn."""
