@@ -89,7 +89,7 @@ def sustained(label: str, make: Fresh, data_dir: Path, model: dict[str, Any], me
 def merged(connections: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One level's rounds as one row: requests over seconds, the median p50, the worst p99, every error."""
     requests, seconds = sum(r["requests"] for r in runs), sum(r["seconds"] for r in runs)
-    p50, p99 = statistics.median(r["p50_ms"] for r in runs), max(r["p99_ms"] for r in runs)
+    p50, p99 = round(statistics.median(r["p50_ms"] for r in runs), 3), max(r["p99_ms"] for r in runs)
     errors: dict[str, int] = {}
     for r in runs:
         for k, v in r["errors"].items():
