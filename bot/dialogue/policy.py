@@ -179,7 +179,7 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
         return Decision("clarify", None, 0.0, Reason.LOW_CONFIDENCE)
     ranking = without(ev.ranking, ev.taken_back)
     d = one_ranking(ranking, th, rule=ev.rule, fallbacks=fallbacks, chat=chat)
-    sure = d.action in ("answer", "handoff") and d.confidence >= th.answer  # a handoff as sure as an answer too
+    sure = d.confidence >= th.answer and (d.action == "answer" or d.reason in INTENT_REASON.values())  # human mass
     if not sure and ev.rule is None and ev.context is not None and not ev.closing:  # a follow-up left open
         joined = without(ev.context, ev.taken_back)
         with_context = one_ranking(joined, th, fallbacks=fallbacks, chat=chat)
