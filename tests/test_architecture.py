@@ -25,7 +25,8 @@ LAYERS = {"language": 0, "dialogue": 1, "service": 2, "manage": 3, "assist": 3, 
 MAX_MODULES = 10
 MAX_LINES = 300
 # Modules whose Chinese is what they read, not what they say: lexicons and patterns.
-READERS = {"bot/language/normalize.py", "bot/language/pii.py", "bot/dialogue/rules.py", "bot/dialogue/slots.py"}
+READERS = {"bot/language/normalize.py", "bot/language/pii.py", "bot/language/forms.py", "bot/dialogue/rules.py",
+           "bot/dialogue/slots.py"}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 SAMPLE = re.compile(r"PROBES|SAMPLE")
 

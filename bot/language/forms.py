@@ -4,7 +4,10 @@ A shopper ends a topic the way one ends it with a person: an acknowledgement, th
 (好 那我拍两个, 算了 先不买了, 好的 我重新拍个白的, 行 等你们消息), or what they will do, then thanks
 (那就不买了 谢谢). Such a message asks nothing, so no
 FAQ entry is its answer, yet its words (拍, 买, 白的) pull the classifier towards the entries they
-usually come with. The policy reads the form: an unsure reading of a closing is answered as one.
+usually come with. The policy reads the form: an unsure reading of a closing is answered as one, and
+after the chat's first question one no rule fired on is answered as one whatever its words weigh. So
+an acknowledgement that turns (好的 但是盒子是瘪的), hurries or complains (好吧 都一周了还没发) or wants
+something done (ok 那叫个人工过来, 好的 先别发货) is no closing: it is left to the rules and the classifier.
 
 The question forms are Chinese grammar, not sentences: a question mark, the particles 吗/么/嘛 (and
 呢, 不, 没 at the end), a question word (什么, 怎么, 多少, 几, 哪, 谁, 多久...), or an A-not-A
@@ -20,15 +23,30 @@ _QUESTION = re.compile(
     r"|(?:呢|不|没|否)[\s!.~…]*$"
     r"|什么|啥|咋|怎|如何|多少|几|哪|谁|为何|多久|多大|多长|多重|多高|多宽|多远"
     r"|([\u4e00-\u9fff])[不没]\1"
-    r"|(?:能|可以|会|是|有|对|行|要)[^，,。!]*吧[\s!.~…]*$"
+    r"|(?:(?:能|可以|会|是|有|对|要)[^，,。!]*|行[^，,。!]+)吧[\s!.~…]*$"
 )
-# An acknowledgement that opens a message: the shopper takes the answer, or lets the matter go.
-_ACK = re.compile(r"^(?:好|好的|好吧|好滴|好嘞|好哒|行|行吧|那行|嗯|嗯嗯|哦|噢|喔|ok|okay|知道了|明白了?|了解了?"
-                  r"|懂了|收到|算了|那算了|那好吧|那好)(?=$|[\s,，。!~…]|[我那先等就再])")
-# ...or thanks that end it (那就不买了 谢谢, 好的 我再看看 辛苦啦).
-_THANKS = re.compile(r"(?:谢谢|谢啦|谢了|多谢|感谢|辛苦)(?:你|您|亲|啦|了|哈|哦|你们|您们)*[\s!.~…]*$")
+# Particles a shopper hangs on an acknowledgement or thanks (好的哈, 知道啦, 谢谢亲).
+_PARTICLES = r"(?:啦|哈|呀|哒|滴|嘞|噢|哦|喔|亲|你|您|你们|您们|哈哈|de)*"
+# An acknowledgement that opens a message (said once or twice: 嗯嗯 收到, 不急不急): the shopper takes the
+# answer, lets the matter go, or says goodbye...
+_OPENER = (r"(?:好|好的|好吧|好滴|好嘞|好哒|好得|好de|行|行吧|那行|嗯+|嗯+呐|哦+|噢+|喔|ok|okay|okok|可以|没问题"
+           r"|知道了?|晓得了?|明白了?|了解了?|懂了?|哦了|收到|get|算了|那算了|那好吧|那好|得嘞|妥了?|原来如此"
+           r"|没事|没关系|不急|不着急|理解|拜拜|再见|88|886)" + _PARTICLES)
+_ACK = re.compile(rf"^{_OPENER}(?:[\s,，]*{_OPENER})*(?=$|[\s,，。!~…]|[我那先等就再])")
+# ...or thanks, whatever follows them (谢谢客服小姐姐, 谢谢你耐心解答哈) unless it asks or turns.
+_THANKS_FIRST = re.compile(r"^(?:谢谢|谢啦|谢了|多谢|感谢|感恩|蟹蟹|xiexie|3q|thx|thanks?|thank you)")
+# ...or thanks, understanding, a farewell or letting it go that end it (那就不买了 谢谢, 原来是这样 明白了, 没货就算了).
+_THANKS = re.compile(r"(?:谢谢|谢啦|谢了|多谢|感谢|辛苦|明白了|懂了|了解了|知道了|晓得了|算了|拜拜|再见|88|886)"
+                     + _PARTICLES + r"(?:了|吧)?[\s!.~…]*$")
 # A request asks without a question's form (退货地址发我下 谢谢, 好的 麻烦帮我备注下): no closing.
-_REQUEST = re.compile(r"发我|告诉我|帮我|帮忙|麻烦|(?<![申邀])请|给我|发一?下|查一?下|看一?下")
+_REQUEST = re.compile(r"发我|告诉我|帮我|帮忙|麻烦(?!了|你了|您了)|(?<![申邀])请|给我|发一?下|查一?下|看一?下"
+                      # ...nor one for a person, or to do something to the order (叫个人工过来, 先别发货, 改成下周送)
+                      r"|人工|(?:叫|喊|让|找)(?:个|一个)?(?:人|客服)|取消|改(?:成|为|到|一?下)|把.{0,10}改|记得|别(?![的人家])|同意"
+                      r"|联系(?:一?下|快递|物流)|安排|一起发|重新(?:发|派|寄)|尽量|一定要|务必|千万")
+# What turns an acknowledgement into something else (好的 但是我收到的是坏的, 好吧 都五天了还没发货, 行吧 太慢了):
+# a contrast, impatience, a complaint. Such a message is for the classifier and the rules, never a closing.
+_TURN = re.compile(r"但|可是|不过|只是|然而|都.{0,6}了|还没|还是没|没人|太慢|太坑|太差|快点|(?<!不)(?<!不着)急"
+                   r"|很久|好久|半天|第[二三四五六七八九十几2-9]次|每次|扣了?(?:两|2)次|坑|气人|心塞|无语|怎么回事|说好")
 
 
 def is_question(norm: str) -> bool:
@@ -38,5 +56,5 @@ def is_question(norm: str) -> bool:
 
 def closing(norm: str) -> bool:
     """Whether a normalised message acknowledges and closes rather than asks (好 那我拍两个)."""
-    return ((_ACK.match(norm) is not None or _THANKS.search(norm) is not None)
-            and not is_question(norm) and _REQUEST.search(norm) is None)
+    return ((_ACK.match(norm) is not None or _THANKS_FIRST.match(norm) is not None or _THANKS.search(norm) is not None)
+            and not is_question(norm) and _REQUEST.search(norm) is None and _TURN.search(norm) is None)

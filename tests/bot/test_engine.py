@@ -51,3 +51,16 @@ def test_a_closing_after_an_answer_is_answered_as_one(bot) -> None:  # type: ign
             assert (out.action, out.intent) == ("answer", "smalltalk.thanks"), (first, closing)
         asked_again = bot.turn("好的 那什么时候发货", state)[0]
         assert asked_again.intent != "smalltalk.thanks"
+
+
+def test_an_acknowledgement_that_turns_is_not_thanked(bot) -> None:  # type: ignore[no-untyped-def]
+    """After an answer, 好的 followed by a problem, impatience or a request for a person is no closing: the
+    shopper is not thanked and left (in a chat a closing is answered as one whatever its words weigh)."""
+    for first in ("这款卫衣有几个颜色", "这个台灯支持货到付款吗"):
+        _, state = bot.turn(first, SessionState())
+        for turned in ("好的 可是枕头一股怪味", "好吧 都一周了还没发", "嗯 可是昨天问了一天没人回",
+                       "行吧 你们也太慢了"):
+            out = bot.turn(turned, state)[0]
+            assert (out.action, out.intent) != ("answer", "smalltalk.thanks"), (first, turned)
+        wants = bot.turn("ok 那叫个人工过来", state)[0]
+        assert (wants.route, wants.reason) == ("human", "requested")

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from bot.language.forms import closing, is_question
@@ -11,6 +14,9 @@ from bot.language.normalize import normalize
     "好 那我拍两个", "好的 我重新拍个白的", "算了 先不买了", "好吧 等你们消息", "行 那我明天再来",
     "嗯嗯 知道了", "好滴", "收到 我去申请", "明白了 谢谢", "OK 我先下单", "好吧，那就这样",
     "那就不买了 谢谢", "我先拍了 谢谢你", "那我再看看 辛苦啦",  # thanks that end it
+    "3Q", "thx~", "感恩🙏", "谢谢小哥哥 回复好快",  # thanks first, whatever kind words follow
+    "嗯嗯 好的", "行吧", "晓得了", "好的哈", "知道啦 那我下单", "ok啦", "get",  # particles, an acknowledgement twice
+    "原来如此 明白了", "明白了谢谢亲 辛苦了", "缺货的话就算了", "没事 不着急", "拜拜", "88",  # understood, bye
 ])
 # fmt: on
 def test_a_closing_acknowledges_and_asks_nothing(text: str) -> None:
@@ -33,6 +39,11 @@ def test_a_closing_acknowledges_and_asks_nothing(text: str) -> None:
     "能开发票吗 谢谢",           # thanks after a question
     "退货地址发我下 谢谢",       # a request has no question's form
     "好的 麻烦帮我备注一下",
+    # An acknowledgement that turns, hurries or asks for something is not one (the rules and the
+    # classifier read it): a problem, impatience, a complaint, a person or an edit wanted.
+    "好的 但是盒子是瘪的", "好的 可是枕头一股怪味", "收到了 杯子盖拧不上",
+    "好吧 都一周了还没发", "行吧 你们也太慢了", "嗯 可是昨天问了一天没人回", "好吧 每次都这样", "好的 我付款扣了两次",
+    "ok 那叫个人工过来", "好的 先别发货", "好的 帮我改成下周送", "好的 那取消吧", "谢谢 记得多垫点泡沫",
 ])
 # fmt: on
 def test_a_question_or_a_plain_statement_is_no_closing(text: str) -> None:
@@ -48,3 +59,25 @@ def test_a_question_or_a_plain_statement_is_no_closing(text: str) -> None:
 # fmt: on
 def test_question_forms(text: str, asks: bool) -> None:
     assert is_question(normalize(text)) is asks
+
+
+# Written by a helper who read neither this module nor data/faq: 160 closings and 160 messages that open
+# like one but ask, request, complain or report a problem (tagged by kind). The forms above were mended
+# on it, so it is a development set: it holds what was reached, it does not measure generalisation.
+CLOSINGS = Path(__file__).with_name("closings.jsonl")
+
+
+def test_nothing_that_asks_complains_or_reports_a_problem_is_read_as_a_closing() -> None:
+    """In a chat a closing is answered as one even when its words weigh like a complaint (好 等你们消息):
+    a message read as a closing by mistake is a problem or a complaint thanked and dropped."""
+    rows = [json.loads(line) for line in CLOSINGS.read_text(encoding="utf-8").splitlines() if line]
+    wrong = [r["text"] for r in rows if not r["closing"] and closing(normalize(r["text"]))]
+    assert len([r for r in rows if not r["closing"]]) == 160 and wrong == []
+
+
+def test_most_closings_are_read_as_one() -> None:
+    """The rest (那我拍了哈 with no acknowledgement first, 不急不急 which has a question's form) is the
+    classifier's; 126 of the 160 on 2026-11-28."""
+    rows = [json.loads(line) for line in CLOSINGS.read_text(encoding="utf-8").splitlines() if line]
+    read = [closing(normalize(r["text"])) for r in rows if r["closing"]]
+    assert len(read) == 160 and sum(read) >= 120
