@@ -1,8 +1,8 @@
 """Sentence forms of a normalised message: whether it asks anything, and whether it closes a topic.
 
 A shopper ends a topic the way one ends it with a person: an acknowledgement, then what they will do
-(好 那我拍两个, 算了 先不买了, 好的 我重新拍个白的, 行 等你们消息), or what they will do, then thanks
-(那就不买了 谢谢). Such a message asks nothing, so no
+(好 那我拍两个, 算了 先不买了, 好的 我重新拍个白的, 行 等你们消息), what they will do alone (那我拍两个,
+我先看看哈), or thanks (谢谢小哥哥 回复好快, 那就不买了 谢谢). Such a message asks nothing, so no
 FAQ entry is its answer, yet its words (拍, 买, 白的) pull the classifier towards the entries they
 usually come with. The policy reads the form: an unsure reading of a closing is answered as one, and
 after the chat's first question one no rule fired on is answered as one whatever its words weigh. So
@@ -35,6 +35,11 @@ _OPENER = (r"(?:好|好的|好吧|好滴|好嘞|好哒|好得|好de|行|行吧|�
 _ACK = re.compile(rf"^{_OPENER}(?:[\s,，]*{_OPENER})*(?=$|[\s,，。!~…]|[我那先等就再])")
 # ...or thanks, whatever follows them (谢谢客服小姐姐, 谢谢你耐心解答哈) unless it asks or turns.
 _THANKS_FIRST = re.compile(r"^(?:谢谢|谢啦|谢了|多谢|感谢|感恩|蟹蟹|xiexie|3q|thx|thanks?|thank you)")
+# ...or what the shopper will now do about the goods, said first (那我拍两个, 我先看看哈, 那就黑色吧): buy,
+# think it over, wait, choose. Not an after-sales step (那我退了吧 asks how, 我要退货 is a request).
+_WILL = re.compile(r"^(?:那|那我|那就|我|我先|我再|我还是|那我还是|那我先|那我再|那我就)(?=[^退换申投错想]*$)"
+                   r"(?:.{0,12}(?:拍|买|下单|入手|看看|考虑|想想|商量|研究|收藏|加购|纠结)(?![的过])"
+                   r"|(?<=那)(?:我|就)?(?:要|选|等).{0,10}吧?$)")
 # ...or thanks, understanding, a farewell or letting it go that end it (那就不买了 谢谢, 原来是这样 明白了, 没货就算了).
 _THANKS = re.compile(r"(?:谢谢|谢啦|谢了|多谢|感谢|辛苦|明白了|懂了|了解了|知道了|晓得了|算了|拜拜|再见|88|886)"
                      + _PARTICLES + r"(?:了|吧)?[\s!.~…]*$")
@@ -46,7 +51,7 @@ _REQUEST = re.compile(r"发我|告诉我|帮我|帮忙|麻烦(?!了|你了|您�
 # What turns an acknowledgement into something else (好的 但是我收到的是坏的, 好吧 都五天了还没发货, 行吧 太慢了):
 # a contrast, impatience, a complaint. Such a message is for the classifier and the rules, never a closing.
 _TURN = re.compile(r"但|可是|不过|只是|然而|都.{0,6}了|还没|还是没|没人|太慢|太坑|太差|快点|(?<!不)(?<!不着)急"
-                   r"|很久|好久|半天|第[二三四五六七八九十几2-9]次|每次|扣了?(?:两|2)次|坑|气人|心塞|无语|怎么回事|说好")
+                   r"|[天周月]了|很久|好久|半天|第[二三四五六七八九十几2-9]次|每次|扣了?(?:两|2)次|坑|气人|心塞|无语|怎么回事|说好")
 
 
 def is_question(norm: str) -> bool:
@@ -56,5 +61,6 @@ def is_question(norm: str) -> bool:
 
 def closing(norm: str) -> bool:
     """Whether a normalised message acknowledges and closes rather than asks (好 那我拍两个)."""
-    return ((_ACK.match(norm) is not None or _THANKS_FIRST.match(norm) is not None or _THANKS.search(norm) is not None)
+    return ((_ACK.match(norm) is not None or _THANKS_FIRST.match(norm) is not None or _WILL.match(norm) is not None
+             or _THANKS.search(norm) is not None)
             and not is_question(norm) and _REQUEST.search(norm) is None and _TURN.search(norm) is None)

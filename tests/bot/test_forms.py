@@ -17,6 +17,7 @@ from bot.language.normalize import normalize
     "3Q", "thx~", "感恩🙏", "谢谢小哥哥 回复好快",  # thanks first, whatever kind words follow
     "嗯嗯 好的", "行吧", "晓得了", "好的哈", "知道啦 那我下单", "ok啦", "get",  # particles, an acknowledgement twice
     "原来如此 明白了", "明白了谢谢亲 辛苦了", "缺货的话就算了", "没事 不着急", "拜拜", "88",  # understood, bye
+    "那我拍两个", "我先看看哈", "我再考虑考虑", "那我过两天再买", "那我选大号的",  # what the shopper will do
 ])
 # fmt: on
 def test_a_closing_acknowledges_and_asks_nothing(text: str) -> None:
@@ -32,7 +33,8 @@ def test_a_closing_acknowledges_and_asks_nothing(text: str) -> None:
     "算了 能取消不",             # 不 at the end
     "好 有没有XL",               # A-not-A
     "好吧 微信能付吧",           # a confirmation with 吧
-    "那我拍两个",                # no acknowledgement first
+    "我拍错颜色了", "我买的鞋子开胶了", "我等了三天了", "那我退了吧",  # no plan to buy: a fact, a step after sale
+    "我要发票", "我想买个大一点的",  # a want is a request or a question
     "好评返现怎么弄",            # 好 starts a word, not an acknowledgement
     "行李箱有几个尺寸",
     "先不买了",
@@ -76,8 +78,8 @@ def test_nothing_that_asks_complains_or_reports_a_problem_is_read_as_a_closing()
 
 
 def test_most_closings_are_read_as_one() -> None:
-    """The rest (那我拍了哈 with no acknowledgement first, 不急不急 which has a question's form) is the
-    classifier's; 126 of the 160 on 2026-11-28."""
+    """The rest (冲了冲了 这就下单, 不急不急 which has a question's form, typos: 知到了) is the
+    classifier's; 145 of the 160 on 2026-11-28."""
     rows = [json.loads(line) for line in CLOSINGS.read_text(encoding="utf-8").splitlines() if line]
     read = [closing(normalize(r["text"])) for r in rows if r["closing"]]
-    assert len(read) == 160 and sum(read) >= 120
+    assert len(read) == 160 and sum(read) >= 136
