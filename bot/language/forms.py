@@ -25,6 +25,8 @@ _QUESTION = re.compile(
     r"|([\u4e00-\u9fff])[不没]\1"
     r"|(?:(?:能|可以|会|是|有|对|要)[^，,。!]*|行[^，,。!]+)吧[\s!.~…]*$"
 )
+# Thanks, at either end of a message.
+_THANKS_WORDS = r"谢谢|谢啦|谢了|多谢|感谢"
 # Particles a shopper hangs on an acknowledgement or thanks (好的哈, 知道啦, 谢谢亲).
 _PARTICLES = r"(?:啦|哈|呀|哒|滴|嘞|噢|哦|喔|亲|你|您|你们|您们|哈哈|de)*"
 # An acknowledgement that opens a message (said once or twice: 嗯嗯 收到, 好的 好的): the shopper takes the
@@ -35,14 +37,14 @@ _OPENER = (r"(?:好|好的|好吧|好滴|好嘞|好哒|好得|好de|行|行吧|�
            r"|(?:可以|没问题|没事|没关系|不急|不着急|理解)(?=$|[\s,，。!~…])|拜拜|再见|88|886)" + _PARTICLES)
 _ACK = re.compile(rf"^{_OPENER}(?:[\s,，]*{_OPENER})*(?=$|[\s,，。!~…]|[我那先等就再])")
 # ...or thanks, whatever follows them (谢谢客服小姐姐, 谢谢你耐心解答哈) unless it asks or turns.
-_THANKS_FIRST = re.compile(r"^(?:谢谢|谢啦|谢了|多谢|感谢|感恩|蟹蟹|xiexie|3q|thx|thanks?|thank you)")
+_THANKS_FIRST = re.compile(rf"^(?:{_THANKS_WORDS}|感恩|蟹蟹|xiexie|3q|thx|thanks?|thank you)")
 # ...or what the shopper will now do about the goods, said first (那我拍两个, 我先看看哈, 那我选大号的): buy,
 # think it over, wait, choose. Not an after-sales step (那我退了吧 asks how, 我要退货 is a request).
 _WILL = re.compile(r"^(?:那|那我|那就|我|我先|我再|我还是|那我还是|那我先|那我再|那我就)(?=[^退换申投错想]*$)"
                    r"(?:.{0,12}(?:拍|买|下单|入手|看看|考虑|想想|商量|研究|收藏|加购|纠结)(?![的过])"
                    r"|(?<=那)(?:我|就)?(?:要|选|等).{0,10}吧?$)")
 # ...or thanks, understanding, a farewell or letting it go that end it (那就不买了 谢谢, 原来是这样 明白了, 没货就算了).
-_THANKS = re.compile(r"(?:谢谢|谢啦|谢了|多谢|感谢|辛苦|明白了|懂了|了解了|知道了|晓得了|算了|拜拜|再见)"
+_THANKS = re.compile(rf"(?:{_THANKS_WORDS}|辛苦|明白了|懂了|了解了|知道了|晓得了|算了|拜拜|再见)"
                      + _PARTICLES + r"(?:了|吧)?[\s!.~…]*$")
 # A request asks without a question's form (退货地址发我下 谢谢, 好的 麻烦帮我备注下): no closing.
 _REQUEST = re.compile(r"发我|告诉我|帮我|帮忙|麻烦(?!了|你了|您了)|(?<![申邀])请|给我|发一?下|查一?下|看一?下"
