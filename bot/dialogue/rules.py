@@ -117,7 +117,15 @@ def _asks_before_buying(text: str, found: re.Match[str]) -> bool:
 _NEGATION = re.compile(
     r"(?:(?<![是])不是|(?<![要])不要|(?<![用])不用|不需要?|无需|不必|用不着|(?<![会])不会|不想|不打算|不找|别|并不|并没有?"
     r"|(?<![有])没有?|没要|没想|倒不至于|不至于|也不是|(?<![是要用会想])不)"
-    r"(?:要|想|打算|去|给|找|跟|说|用|再|需要|你们|你|我|了|是|在|的意思|人|个|打|有|啥|怀疑){0,4}\s*$")
+    r"(?:要|想|打算|去|给|找|跟|说|用|再|需要|你们|你|我|了|是|在|的意思|人|个|打|有|啥|怀疑|急着|着急){0,4}\s*$")
+# ...or conceded right after it (差评倒不至于, 转人工就不用了, 质量问题倒没有, 投诉就算了), the clause ending there.
+# Not a bare 算了 (给差评算了, 转人工算了: "I might as well"), nor a bare 没有 (坏了没有 asks).
+_CONCEDED = re.compile(r"(?:的话)?(?:(?:就|也|倒|倒是|还是)?(?:不用了?|不必了?|不需要了?|用不着|免了|不至于)"
+                       r"|(?:就|还是)算了|倒(?:是|也)?没有)(?=$|[\s,.!?~;，。！？啦哈啊吧呢])")
+# A person named and not wanted, though no rule fires on the bare word (用不着人工, 客服就不用了 你告诉我):
+# the classifier should not read a request either. Only a plain "no need" (没有人工吗 asks for one).
+_NO_PERSON = re.compile(r"(?:不用|不需要|用不着|不必|无需)(?:找|转|叫|麻烦)?(?:人工|客服|真人)"
+                        r"|(?:人工|客服|真人)(?:就|也|先)?(?:不用|不需要|用不着|不必|免)了?(?=$|[\s,.!?~;，。！？啦哈啊吧])")
 
 
 # Only what the shopper would do can be taken back: asking for a person, complaining, reporting,
@@ -129,13 +137,13 @@ _OWN_COMPLAINT = re.compile(r"投诉|举报|差评|一星|12315|12345|315|消协
 def _taken_back(text: str, found: re.Match[str], reason: Reason) -> bool:
     if reason is Reason.COMPLAINT and not _OWN_COMPLAINT.search(found.group(0)):
         return False
-    return bool(_NEGATION.search(text[: found.start()]))
+    return bool(_NEGATION.search(text[: found.start()]) or _CONCEDED.match(text, found.end()))
 
 
 def read(text: str) -> tuple[tuple[Reason, str] | None, frozenset[Reason]]:
     """The first rule that matches normalised text (with the matched words), and the reasons whose
     trigger words the shopper took back (不用转人工: the classifier should not read a request either)."""
-    taken: set[Reason] = set()
+    taken: set[Reason] = {Reason.REQUESTED} if _NO_PERSON.search(text) else set()
     for pattern, reason in _RULES:
         for found in pattern.finditer(text):
             if reason is Reason.PROBLEM and (_hypothetical(text, found) or _asks_before_buying(text, found)):

@@ -41,6 +41,16 @@ def test_a_denied_topic_does_not_pull_the_question(bot) -> None:  # type: ignore
     assert (still.route, still.reason) == ("human", "complaint")
 
 
+def test_a_trigger_conceded_after_it_or_a_person_not_wanted_is_no_handoff(bot) -> None:  # type: ignore[no-untyped-def]
+    """差评倒不至于, 转人工就不用了, 用不着人工: the shopper says what they do not want, then asks; in a chat
+    and alone the question is read, not the word for a person or a complaint."""
+    for text in ("差评倒不至于 就是想问下怎么换货", "转人工就不用了 包邮吗", "用不着人工 尺码表发我看看",
+                 "人工不用了 能开发票吗"):
+        assert bot.reply(text).route == "faq", text
+        assert bot.predict(text).route == "faq", text
+    assert bot.reply("我直接给差评算了").route == "human"
+
+
 def test_a_closing_after_an_answer_is_answered_as_one(bot) -> None:  # type: ignore[no-untyped-def]
     """好 那我先拍一件黑的 after a question: the shopper takes the answer and asks nothing (bot.language.forms);
     a question after the same acknowledgement is still a question."""

@@ -95,6 +95,9 @@ def test_rules_leave_calm_questions_alone(text: str) -> None:
     "并没有发错 就问能不能换色", "也不是质量问题 就是小了",
     # an order edit the shopper does not want
     "不用改了 拍了就这个吧", "不想改颜色 就问下什么时候发货 已经付款了",
+    # conceded right after the trigger word
+    "差评倒不至于 就是想换个码", "转人工就不用了 包邮吗", "质量问题倒没有 就是有点紧",
+    "投诉就算了 你们尽快发吧", "找人工的话就不必了 告诉我几天到", "不急着找人工 你先说下几天发货",
 ])
 # fmt: on
 def test_a_trigger_word_taken_back_fires_no_rule(text: str) -> None:
@@ -126,11 +129,26 @@ def test_a_trigger_word_taken_back_fires_no_rule(text: str) -> None:
     ("收到有异味", Reason.PROBLEM),                  # stated, not asked
     ("有点掉色", Reason.PROBLEM),
     ("衣服会掉色吗 洗了两次掉了好多", Reason.PROBLEM),
+    ("我直接给差评算了", Reason.COMPLAINT),          # 算了 after a verb: "I might as well"
+    ("转人工算了", Reason.REQUESTED),
+    ("坏了没有人管吗", Reason.PROBLEM),               # 没有 goes on: no concession
+    ("不急 找人工", Reason.REQUESTED),                # 不急, then a request
+    ("转人工不用排队吧", Reason.REQUESTED),           # 不用 about something else
 ])
 # fmt: on
 def test_a_real_request_complaint_or_problem_still_fires(text: str, reason: Reason) -> None:
     hit = rules.match(normalize(text))
     assert hit is not None and hit[0] == reason
+
+
+def test_a_person_not_wanted_is_taken_back_though_no_rule_names_one() -> None:
+    """人工 or 客服 alone fires no rule, but the classifier reads it as loudly as 转人工: said not to be
+    wanted (用不着人工, 客服就不用了), the request is taken back; asked for (没有人工吗), it is not."""
+    for text in ("用不着人工 尺码表发我", "客服就不用了 你告诉我运费多少", "人工不用了，能开发票吗",
+                 "不需要客服 几天能到"):
+        assert rules.read(normalize(text)) == (None, frozenset({Reason.REQUESTED})), text
+    for text in ("没有人工吗", "客服不在吗", "有客服吗 我要退款", "不是客服吗"):
+        assert Reason.REQUESTED not in rules.read(normalize(text))[1], text
 
 
 NEGATIONS = Path(__file__).with_name("negations.yml")
