@@ -20,21 +20,22 @@ import re
 
 _QUESTION = re.compile(
     r"[?？]|[吗嘛]|么(?!样)"
-    r"|(?:呢|不|没|否)[\s!.~…]*$"
+    r"|(?<!好的)(?<!是的)(?<!嗯)(?:呢|不|没|否)[\s!.~…]*$"  # not 好的呢, 嗯呢: acknowledgements
     r"|什么|啥|咋|怎|如何|多少|几|哪|谁|为何|多久|多大|多长|多重|多高|多宽|多远"
-    r"|([\u4e00-\u9fff])[不没]\1"
+    r"|(?<![不没])([\u4e00-\u9fff])[不没]\1"  # not 不急不急 (said twice)
     r"|(?:(?:能|可以|会|是|有|对|要)[^，,。!]*|行[^，,。!]+)吧[\s!.~…]*$"
 )
 # Thanks, at either end of a message.
 _THANKS_WORDS = r"谢谢|谢啦|谢了|多谢|感谢"
 # Particles a shopper hangs on an acknowledgement or thanks (好的哈, 知道啦, 谢谢亲).
-_PARTICLES = r"(?:啦|哈|呀|哒|滴|嘞|噢|哦|喔|亲|你|您|你们|您们|哈哈|de)*"
-# An acknowledgement that opens a message (said once or twice: 嗯嗯 收到, 好的 好的): the shopper takes the
+_PARTICLES = r"(?:啦|哈|呀|哒|滴|嘞|噢|哦|喔|呢|呐|亲|你|您|你们|您们|哈哈|de)*"
+# An acknowledgement that opens a message (said once or twice: 嗯嗯 收到, 好的 好的, 不急不急): the shopper takes the
 # answer, lets the matter go, or says goodbye. Words that also start a request (可以再便宜点, 没事先发货吧)
 # count only as a whole word...
 _OPENER = (r"(?:好|好的|好吧|好滴|好嘞|好哒|好得|好de|行|行吧|那行|嗯+|嗯+呐|哦+|噢+|喔|ok|okay|okok"
            r"|知道了?|晓得了?|明白了?|了解了?|懂了?|哦了|收到|get|算了|那算了|那好吧|那好|得嘞|妥了?|原来如此"
-           r"|(?:可以|没问题|没事|没关系|不急|不着急|理解)(?=$|[\s,，。!~…])|拜拜|再见|88|886)" + _PARTICLES)
+           r"|(?:可以(?:可以)?|没问题|没事(?:没事)?|没关系|不急(?:不急)?|不着急|理解)(?=$|[\s,，。!~…])"
+           r"|拜拜|再见|88|886)" + _PARTICLES)
 _ACK = re.compile(rf"^{_OPENER}(?:[\s,，]*{_OPENER})*(?=$|[\s,，。!~…]|[我那先等就再])")
 # ...or thanks, whatever follows them (谢谢客服小姐姐, 谢谢你耐心解答哈) unless it asks or turns.
 _THANKS_FIRST = re.compile(rf"^(?:{_THANKS_WORDS}|感恩|蟹蟹|xiexie|3q|thx|thanks?|thank you)")
