@@ -116,15 +116,20 @@ def _asks_before_buying(text: str, found: re.Match[str]) -> bool:
 # from the trigger. The words between may only be light ones (要 想 给 找 说 你们 的...).
 _NEGATION = re.compile(
     r"(?:(?<![是])不是|(?<![要])不要|(?<![用])不用|不需要?|无需|不必|用不着|(?<![会])不会|不想|不打算|不找|别|并不|并没有?"
-    r"|(?<![有])没有?|没要|没想|倒不至于|不至于|也不是|(?<![是要用会想])不)"
+    r"|(?<![有])没有?|没要|没想过?|倒不至于|不至于|也不是|谈不上|算不上|不算|犯不着|没必要|大可不必|哪用得着|哪会"
+    r"|又不是|不是非得|不麻烦|不劳烦|(?<![是要用会想再])不)"
     r"(?:要|想|打算|去|给|找|跟|说|用|再|需要|你们|你|我|了|是|在|的意思|人|个|打|有|啥|怀疑|急着|着急){0,4}\s*$")
 # ...or conceded right after it (差评倒不至于, 转人工就不用了, 质量问题倒没有, 投诉就算了), the clause ending there.
 # Not a bare 算了 (给差评算了, 转人工算了: "I might as well"), nor a bare 没有 (坏了没有 asks).
-_CONCEDED = re.compile(r"(?:的话)?(?:(?:就|也|倒|倒是|还是)?(?:不用了?|不必了?|不需要了?|用不着|免了|不至于)"
-                       r"|(?:就|还是)算了|倒(?:是|也)?没有)(?=$|[\s,.!?~;，。！？啦哈啊吧呢])")
+# A question the shopper answers at once is one too (转人工? 不用不用, 给差评? 不至于, 有异味? 没有啊), but a
+# concession asked back is not (差评不至于? 我偏要给).
+_CONCEDED = re.compile(r"(?:的话|的事)?(?:(?:就|也|倒|倒是|倒也|还是|暂时|先)?"
+                       r"(?:不用了?|不必了?|不需要了?|用不着|免了|免谈|不至于|没必要了?|大可不必|犯不着|谈不上)"
+                       r"|(?:就|还是)算了|倒(?:是|也)?没有)(?=$|[\s,.!~;，。！啦哈啊吧呢])"
+                       r"|(?:吗|呢)?[?？]\s*(?:不用|不要|不需要|不至于|没有|犯不着|没必要|没那么)")
 # A person named and not wanted, though no rule fires on the bare word (用不着人工, 客服就不用了 你告诉我):
 # the classifier should not read a request either. Only a plain "no need" (没有人工吗 asks for one).
-_NO_PERSON = re.compile(r"(?:不用|不需要|用不着|不必|无需)(?:找|转|叫|麻烦)?(?:人工|客服|真人)"
+_NO_PERSON = re.compile(r"(?:不用|不需要|用不着|不必|无需|不麻烦|不劳烦)(?:找|转|叫|麻烦)?(?:人工|客服|真人)"
                         r"|(?:人工|客服|真人)(?:就|也|先)?(?:不用|不需要|用不着|不必|免)了?(?=$|[\s,.!?~;，。！？啦哈啊吧])")
 
 
@@ -134,10 +139,17 @@ _OWN_COMPLAINT = re.compile(r"投诉|举报|差评|一星|12315|12345|315|消协
                             r"|起诉|律师|报警|法院|介入|拉黑|再也不")
 
 
+# A clause ended between the negation and the trigger (机器人别说了 人工客服呢, 不需要你 叫店长): the negation is
+# of something else.
+_CLAUSE_ENDED = re.compile(r"(?:了|你|你们)[\s,，]+$")
+
+
 def _taken_back(text: str, found: re.Match[str], reason: Reason) -> bool:
     if reason is Reason.COMPLAINT and not _OWN_COMPLAINT.search(found.group(0)):
         return False
-    return bool(_NEGATION.search(text[: found.start()]) or _CONCEDED.match(text, found.end()))
+    before = text[: found.start()]
+    return bool(_NEGATION.search(before) and not _CLAUSE_ENDED.search(before)
+                or _CONCEDED.match(text, found.end()))
 
 
 def read(text: str) -> tuple[tuple[Reason, str] | None, frozenset[Reason]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,11 @@ def test_rules_leave_calm_questions_alone(text: str) -> None:
     # conceded right after the trigger word
     "差评倒不至于 就是想换个码", "转人工就不用了 包邮吗", "质量问题倒没有 就是有点紧",
     "投诉就算了 你们尽快发吧", "找人工的话就不必了 告诉我几天到", "不急着找人工 你先说下几天发货",
+    "投诉倒也不用 我就问问发票", "找客服就没必要了 几号发", "维权犯不着 问下运费险",
+    # other ways of saying no, and a question answered at once
+    "谈不上投诉 就问下什么时候发", "算不上质量问题 想问能不能换色", "我哪会给差评 问下有赠品吗",
+    "没想过找人工 就问问几天到", "不劳烦人工了 发票怎么开", "给差评？不至于 问下怎么换货",
+    "转人工?不用不用 几号发货", "有异味吗？没有 我就问下能放多久",
 ])
 # fmt: on
 def test_a_trigger_word_taken_back_fires_no_rule(text: str) -> None:
@@ -134,11 +140,33 @@ def test_a_trigger_word_taken_back_fires_no_rule(text: str) -> None:
     ("坏了没有人管吗", Reason.PROBLEM),               # 没有 goes on: no concession
     ("不急 找人工", Reason.REQUESTED),                # 不急, then a request
     ("转人工不用排队吧", Reason.REQUESTED),           # 不用 about something else
+    ("差评不至于？我偏要给", Reason.COMPLAINT),        # a concession asked back
+    ("别说了 转人工", Reason.REQUESTED),              # the negation's clause ended before the trigger
+    ("不需要你 叫你们经理来", Reason.REQUESTED),
+    ("再不转人工我就退货了", Reason.REQUESTED),        # a condition, not a negation
 ])
 # fmt: on
 def test_a_real_request_complaint_or_problem_still_fires(text: str, reason: Reason) -> None:
     hit = rules.match(normalize(text))
     assert hit is not None and hit[0] == reason
+
+
+# Written by a helper who read neither the rules nor data/faq: 120 messages that take a trigger back in
+# every form the helper could think of (before it, after it, asked and answered, far, rhetorical) and 80
+# that still ask for a person, complain or report a problem near a negation word. The rules were mended on
+# it (2026-11-28): a development set, it holds what was reached and does not measure generalisation.
+TAKEN_BACK = Path(__file__).with_name("taken_back.jsonl")
+
+
+def test_the_forms_of_taking_a_trigger_back_and_of_meaning_it() -> None:
+    """Measured 2026-11-28: a rule fired on 14 of the 120 taken back (57 before the mend) and missed 9 of
+    the 80 meant (12 before); what the rules miss of those, the classifier mostly reads."""
+    rows = [json.loads(line) for line in TAKEN_BACK.read_text(encoding="utf-8").splitlines() if line]
+    back = [r["text"] for r in rows if r["kind"] == "taken_back"]
+    meant = [r["text"] for r in rows if r["kind"] == "real"]
+    assert (len(back), len(meant)) == (120, 80)
+    assert sum(rules.match(normalize(t)) is not None for t in back) <= 16
+    assert sum(rules.match(normalize(t)) is None for t in meant) <= 9
 
 
 def test_a_person_not_wanted_is_taken_back_though_no_rule_names_one() -> None:
