@@ -121,12 +121,14 @@ _NEGATION = re.compile(
     r"(?:要|想|打算|去|给|找|跟|说|用|再|需要|你们|你|我|了|是|在|的意思|人|个|打|有|啥|怀疑|急着|着急){0,4}\s*$")
 # ...or conceded right after it (差评倒不至于, 转人工就不用了, 质量问题倒没有, 投诉就算了), the clause ending there.
 # Not a bare 算了 (给差评算了, 转人工算了: "I might as well"), nor a bare 没有 (坏了没有 asks).
-# A question the shopper answers at once is one too (转人工? 不用不用, 给差评? 不至于, 有异味? 没有啊), but a
-# concession asked back is not (差评不至于? 我偏要给).
+# A question the shopper answers at once is one too (转人工? 不用不用, 给差评? 不至于, 有异味? 没有啊), the
+# answer ending there (转人工? 不要再让我等了 and 转人工? 没有人工吗 still ask), but a concession asked back
+# is not (差评不至于? 我偏要给).
 _CONCEDED = re.compile(r"(?:的话|的事)?(?:(?:就|也|倒|倒是|倒也|还是|暂时|先)?"
                        r"(?:不用了?|不必了?|不需要了?|用不着|免了|免谈|不至于|没必要了?|大可不必|犯不着|谈不上)"
                        r"|(?:就|还是)算了|倒(?:是|也)?没有)(?=$|[\s,.!~;，。！啦哈啊吧呢])"
-                       r"|(?:吗|呢)?[?？]\s*(?:不用|不要|不需要|不至于|没有|犯不着|没必要|没那么)")
+                       r"|(?:吗|呢)?[?？]\s*(?:不用|不要|不需要|不至于|没有|犯不着|没必要|没那么(?:急|严重))"
+                       r"(?:不用|不要|不至于|没有)?(?:了|啊|呀|吧|的事)?(?=$|[\s,.!~;，。！])")
 # A person named and not wanted, though no rule fires on the bare word (用不着人工, 客服就不用了 你告诉我):
 # the classifier should not read a request either. Only a plain "no need" (没有人工吗 asks for one).
 _NO_PERSON = re.compile(r"(?:不用|不需要|用不着|不必|无需|不麻烦|不劳烦)(?:找|转|叫|麻烦)?(?:人工|客服|真人)"

@@ -85,7 +85,7 @@ def test_nothing_that_asks_complains_or_reports_a_problem_is_read_as_a_closing()
 
 
 def test_most_closings_are_read_as_one() -> None:
-    """The rest (冲了冲了 这就下单, 不急不急 which has a question's form, typos: 知到了) is the
+    """The rest (冲了冲了 这就下单, 没事 晚几天也没关系 whose 几 asks, typos: 知到了) is the
     classifier's; 144 of the 160 on 2026-11-28."""
     read = [closing(normalize(t)) for t in labelled(True)]
     assert len(read) == 160 and sum(read) >= 136

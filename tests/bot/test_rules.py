@@ -144,6 +144,8 @@ def test_a_trigger_word_taken_back_fires_no_rule(text: str) -> None:
     ("别说了 转人工", Reason.REQUESTED),              # the negation's clause ended before the trigger
     ("不需要你 叫你们经理来", Reason.REQUESTED),
     ("再不转人工我就退货了", Reason.REQUESTED),        # a condition, not a negation
+    ("转人工？不要再让我等了", Reason.REQUESTED),      # a question answered, but not with a denial
+    ("转人工?没有人工吗", Reason.REQUESTED),
 ])
 # fmt: on
 def test_a_real_request_complaint_or_problem_still_fires(text: str, reason: Reason) -> None:
