@@ -65,7 +65,8 @@ def test_rules_route_to_a_person(text: str, reason: Reason) -> None:
     "满几件包邮", "满减多少", "送我妈的 能包装好看点吗", "等一星期能到吗",
     "红包过期了还能用吗", "券过期了能补吗", "发票邮箱填错了 能重新发吗", "换货会重新发货吗", "什么时候补货",
     # a problem in a hypothetical asks about policy
-    "万一收到是碎的 运费谁出", "假如发错颜色了能换吗", "屏幕有坏点的话能退吗",
+    "万一收到是碎的 运费谁出", "假如发错颜色了能换吗", "屏幕有坏点的话能退吗", "要是收到是坏的怎么办",
+    "安装要另外付人工费吗",  # 人工 as labour, not a person
     # changes the shopper makes, or that other entries answer: the address, the phone, the courier,
     # the invoice, a cancellation, an exchange of goods received; an edit with no order named
     "拍错了 地址能改成公司吗", "下单后电话号码能改吗", "我想改成送到单位 下单时填的家里", "付款了能改顺丰吗",
@@ -146,6 +147,11 @@ def test_a_trigger_word_taken_back_fires_no_rule(text: str) -> None:
     ("再不转人工我就退货了", Reason.REQUESTED),        # a condition, not a negation
     ("转人工？不要再让我等了", Reason.REQUESTED),      # a question answered, but not with a denial
     ("转人工?没有人工吗", Reason.REQUESTED),
+    ("给我转个人工吧", Reason.REQUESTED),             # 转个人工, a typo of it, 人工 said first, 直接人工
+    ("转人功", Reason.REQUESTED),
+    ("人工!! 不要再自动回复了", Reason.REQUESTED),
+    ("这种问题直接人工吧", Reason.REQUESTED),
+    ("不开机 是坏的", Reason.PROBLEM),
 ])
 # fmt: on
 def test_a_real_request_complaint_or_problem_still_fires(text: str, reason: Reason) -> None:
@@ -161,14 +167,14 @@ TAKEN_BACK = Path(__file__).with_name("taken_back.jsonl")
 
 
 def test_the_forms_of_taking_a_trigger_back_and_of_meaning_it() -> None:
-    """Measured 2026-11-28: a rule fired on 14 of the 120 taken back (57 before the mend) and missed 9 of
+    """Measured 2026-11-28: a rule fired on 14 of the 120 taken back (57 before the mend) and missed 4 of
     the 80 meant (12 before); what the rules miss of those, the classifier mostly reads."""
     rows = [json.loads(line) for line in TAKEN_BACK.read_text(encoding="utf-8").splitlines() if line]
     back = [r["text"] for r in rows if r["kind"] == "taken_back"]
     meant = [r["text"] for r in rows if r["kind"] == "real"]
     assert (len(back), len(meant)) == (120, 80)
     assert sum(rules.match(normalize(t)) is not None for t in back) <= 16
-    assert sum(rules.match(normalize(t)) is None for t in meant) <= 9
+    assert sum(rules.match(normalize(t)) is None for t in meant) <= 4
 
 
 def test_a_person_not_wanted_is_taken_back_though_no_rule_names_one() -> None:
