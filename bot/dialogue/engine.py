@@ -2,10 +2,11 @@
 
 normalise (once) -> rules -> the question (after a denial, 没想退货 就问问X reads X) -> rank the message
 and its questions (one batch) in the conversation: after the entry it is about and joined to the
-shopper's previous message, weighed by the model (training/context.py), and on its own; a short
-follow-up also as that joined text -> policy.decide -> the answer, quick replies, a request to rephrase
-or a handoff. `Bot.reply` takes the session's state so that follow-ups ("那退货呢") and repeated
-fallbacks are seen; `Bot.predict` is a message on its own (the CLI's predict and eval).
+shopper's previous message (its question, after a denial), weighed by the model (training/context.py),
+and on its own; a short follow-up also as that joined text -> policy.decide -> the answer, quick
+replies, a request to rephrase or a handoff. `Bot.reply` takes the session's state so that follow-ups
+("那退货呢") and repeated fallbacks are seen; `Bot.predict` is a message on its own (the CLI's predict
+and eval).
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ class Bot:
         clauses = self._clauses(question)
         # Every text is read after the entry the conversation is about (none for a first message), and the
         # message also joined to the shopper's previous one: the model weighs the two (training/context.py).
-        joined = normalize(f"{state.last_text}，{question}") if state.last_text is not None and hit is None else None
+        # The previous message joins as its question too (不要转人工 我就问下有半码吗 joins as 有半码吗).
+        joined = normalize(f"{asked(normalize(state.last_text))}，{question}") \
+            if state.last_text is not None and hit is None else None
         # A message that may lean on the previous turn is also ranked as that joined text, for the policy
         # to fall back on when the message alone leaves it open.
         follow_up = joined is not None and _ELLIPTICAL.match(question) is not None

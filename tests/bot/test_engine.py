@@ -3,6 +3,8 @@ something (没想退货哈 就问问一般几天能发) is what the model ranks;
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.dialogue.engine import asked
@@ -39,6 +41,20 @@ def test_a_denied_topic_does_not_pull_the_question(bot) -> None:  # type: ignore
         assert with_head.route == "faq"
     still = bot.reply("我要投诉 不是开玩笑 我就问下你们几天能发", SessionState())
     assert (still.route, still.reason) == ("human", "complaint")
+
+
+def test_a_follow_up_joins_the_question_of_a_denial_before_it(bot) -> None:  # type: ignore[no-untyped-def]
+    """The message after 不要转人工 我就问下这鞋有半码吗 is read joined to the question, not to the denial:
+    the 转人工 taken back there does not come back as the follow-up's human mass."""
+    for head, question, follow_up in (("不要转人工 我就问下", "这鞋有半码吗", "39的脚长多少"),
+                                      ("不是要投诉 就想问问", "快递到哪了", "单号多少"),
+                                      ("不用转人工 我就问下", "拆封了还能退吗", "运费谁出")):
+        readings = []
+        for first in (head + question, question):
+            _, state = bot.turn(first, SessionState())
+            out = bot.turn(follow_up, replace(state, last_text=first))[0]
+            readings.append((out.action, out.intent, [(p.intent, round(p.confidence, 6)) for p in out.ranking]))
+        assert readings[0] == readings[1], head + question
 
 
 def test_a_trigger_conceded_after_it_or_a_person_not_wanted_is_no_handoff(bot) -> None:  # type: ignore[no-untyped-def]
