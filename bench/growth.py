@@ -175,7 +175,7 @@ def _load_fitted(data_dir: Path, out_dir: Path) -> Any:
     """The Bot of a `fit_only` model, loaded as the server loads it."""
     from bot.dialogue import knowledge
     from bot.dialogue.engine import Bot
-    from bot.dialogue.policy import thresholds_for
+    from bot.dialogue.thresholds import thresholds_for
     from bot.language import artefacts, segment
 
     segment.configure(Path(data_dir) / segment.USERDICT_FILE)

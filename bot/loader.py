@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.dialogue import knowledge
 from bot.dialogue.engine import Bot
-from bot.dialogue.policy import thresholds_for
+from bot.dialogue.thresholds import thresholds_for
 from bot.language import artefacts, embedders, segment
 
 WARM_UP_SAMPLE = "在吗"  # the commonest first message in a shop's chat

@@ -16,8 +16,9 @@ import re
 from bot.dialogue import rules
 from bot.dialogue.answers import personalised
 from bot.dialogue.knowledge import KnowledgeBase
-from bot.dialogue.policy import CLOSING, Decision, Evidence, SessionState, Thresholds, decide
+from bot.dialogue.policy import CLOSING, Decision, Evidence, SessionState, decide
 from bot.dialogue.results import Reply
+from bot.dialogue.thresholds import Thresholds
 from bot.dialogue.voice import say
 from bot.language.forms import closing
 from bot.language.model import IntentPrediction, Model

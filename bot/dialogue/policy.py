@@ -7,7 +7,7 @@ one when it leans on it, and the session's state. A follow-up the message alone 
 handoff as sure as an answer must be does not: 要自己装吗 after a courier question) is decided on that joined
 reading when it is clear, else on the mean of the two. A message goes to a person for what it says: human
 mass only the conversation brings leaves the choice to the FAQ entries.
-Bands (thresholds come from training's risk-coverage curve, or config):
+Bands (thresholds come from training's risk-coverage curve, or config: bot.dialogue.thresholds):
 - answer: the best FAQ entry is sure enough and clear of the runner-up;
 - suggest: unsure, but a few FAQ entries together are likely: offer them as quick replies (in a
   chat, whenever they are plausible at all: between an answer and a handoff there is a conversation);
@@ -28,11 +28,10 @@ gets an FAQ answer, however sure the best FAQ entry looks on its own.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
 
+from bot.dialogue.thresholds import Thresholds
 from bot.language.model import IntentPrediction
 
 log = logging.getLogger(__name__)
@@ -76,26 +75,6 @@ CLOSING_BELOW = 0.5
 REMEDY = "returns.exchange"  # after a problem with the goods, the person's remedy (换个新的给我), not a size's
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """Decision thresholds; training stores tuned values in the model metadata."""
-
-    # Answer only when the best FAQ entry has at least this probability...
-    answer: float = 0.7
-    # ...and leads the runner-up by at least this margin (top-2 margin rule).
-    margin: float = 0.1
-    # Offer quick replies when the top FAQ entries together reach this probability.
-    suggest: float = 0.7
-    # Hand off when the human.* entries together reach this probability.
-    human: float = 0.5
-    # In a chat, a message no rule sent to a person goes to one only when the human entries clearly
-    # win, at this mass; below it the bot offers its likely entries first (the shopper can still ask
-    # for a person, and a third unsure turn in a row hands off).
-    human_chat: float = 0.5
-    # How many entries a suggestion offers.
-    suggest_k: int = 3
-
-
 # In a chat, quick replies are offered when the top entries together reach this: between an answer
 # and a handoff there is a conversation. A third unsure turn in a row goes to a person.
 CHAT_SUGGEST = 0.3
@@ -106,13 +85,6 @@ MAX_UNSURE_TURNS = 2
 # it is a question for a person, not a fragment whose human mass the conversation would resolve.
 FIRST_HUMAN = 0.7
 FIRST_LEAD = 1.5
-
-def thresholds_for(trained: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None) -> Thresholds:
-    """The thresholds in service, resolved in this one place: the defaults above, then those training
-    chose (the model's metadata), then the operator's overrides (settings `KEFU_POLICY__*`; None keeps)."""
-    known = {f.name for f in fields(Thresholds)}
-    th = replace(Thresholds(), **{k: v for k, v in (trained or {}).items() if k in known})
-    return replace(th, **{k: v for k, v in (overrides or {}).items() if k in known and v is not None})
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.dialogue.policy import Evidence, Reason, SessionState, Thresholds, decide, thresholds_for
+from bot.dialogue.policy import Evidence, Reason, SessionState, decide
 from bot.dialogue.policy import one_ranking as decide_one
+from bot.dialogue.thresholds import Thresholds, thresholds_for
 from bot.language.model import IntentPrediction as P
 
 TH = Thresholds(answer=0.55, margin=0.15, suggest=0.6, human=0.35)
