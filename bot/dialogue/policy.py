@@ -5,8 +5,10 @@ engine gathered: the message's ranking in the conversation and on its own, its q
 several, the rule that fired and the triggers taken back, the ranking of the message read with the previous
 one when it leans on it, and the session's state. A follow-up the message alone leaves open (an answer or a
 handoff as sure as an answer must be does not: 要自己装吗 after a courier question) is decided on that joined
-reading when it is clear, else on the mean of the two. A message goes to a person for what it says: human
-mass only the conversation brings leaves the choice to the FAQ entries.
+reading when it is clear, else on the mean of the two; not when it reads on its own as another entry of the
+family the chat is about (sf可以吗 after a postage question asks about the courier: the joined reading would
+repeat the postage). A message goes to a person for what it says: human mass only the conversation brings
+leaves the choice to the FAQ entries.
 Bands (thresholds come from training's risk-coverage curve, or config: bot.dialogue.thresholds):
 - answer: the best FAQ entry is sure enough and clear of the runner-up;
 - suggest: unsure, but a few FAQ entries together are likely: offer them as quick replies (in a
@@ -152,7 +154,8 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
     ranking = without(ev.ranking, ev.taken_back)
     d = one_ranking(ranking, th, rule=ev.rule, fallbacks=fallbacks, chat=chat)
     sure = d.confidence >= th.answer and (d.action == "answer" or d.reason in INTENT_REASON.values())  # human mass
-    if not sure and ev.rule is None and ev.context is not None and not ev.closing:  # a follow-up left open
+    # A follow-up left open, unless it asks about another entry of the chat's family (_new_aspect).
+    if not sure and ev.rule is None and ev.context is not None and not ev.closing and not _new_aspect(ev):
         joined = without(ev.context, ev.taken_back)
         with_context = one_ranking(joined, th, fallbacks=fallbacks, chat=chat)
         if d.action != "answer" and with_context.action == "answer":  # clear with the topic it continues
@@ -188,6 +191,15 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
     if d.action == "answer":
         d = replace(d, intents=[str(d.intent)] + [p.intent for p in extra])
     return d
+
+
+def _new_aspect(ev: Evidence) -> bool:
+    """Whether the message on its own reads as another entry of the family the chat is about (sf可以吗 after
+    运费多少: the courier; 在哪申请 after 还能退吗: how to return): it asks about that, and the joined reading,
+    which rereads the previous question, would only repeat the previous answer."""
+    alone, about = without(ev.alone or ev.ranking, ev.taken_back)[0].intent, ev.state.last_intent or ""
+    return alone != about and not alone.startswith(("human.", "smalltalk.")) \
+        and alone.split(".")[0] == about.split(".")[0]
 
 
 def without(ranking: list[IntentPrediction], reasons: frozenset[Reason]) -> list[IntentPrediction]:

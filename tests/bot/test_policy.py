@@ -323,9 +323,10 @@ def test_a_handoff_as_sure_as_an_answer_is_not_bent_to_the_question_before() -> 
     d, _ = decide(Evidence("三天了都没更新", own, context=joined, alone=alone, state=tracking), th)
     assert (d.action, d.intent) == ("answer", "shipping.track")
     # A third unsure turn's handoff is not sure for its best FAQ entry's probability (a margin set above it).
-    unsure = [P("shipping.eta", 0.76), P("shipping.when", 0.2), P("human.other", 0.04)]
+    # (Its own reading is of another family: one of the same would be another aspect of the topic, _new_aspect.)
+    unsure = [P("size.chart", 0.76), P("size.fit", 0.2), P("human.other", 0.04)]
     again = SessionState(fallbacks=2, last_intent="shipping.track", last_text="订单号查不到物流")
-    d, _ = decide(Evidence("几天能到", unsure, context=joined, alone=unsure, state=again), replace(th, margin=0.6))
+    d, _ = decide(Evidence("那个呢", unsure, context=joined, alone=unsure, state=again), replace(th, margin=0.6))
     assert (d.action, d.intent) == ("answer", "shipping.track")
 
 
@@ -340,3 +341,25 @@ def test_a_ranking_of_only_human_entries_none_likely_is_unsure_not_an_error() ->
     assert (again.action, again.reason) == ("handoff", Reason.REPEATED_FALLBACK)
     lone, _ = decide(Evidence("随便问问", ranking, lone=True), th)
     assert (lone.action, lone.reason) == ("handoff", Reason.LOW_CONFIDENCE)
+
+
+def test_a_follow_up_that_reads_as_another_entry_of_the_topics_family_is_not_bent_back_to_it() -> None:
+    """sf可以吗 after 运费多少 asks about the courier; the message joined to the question before it reads as
+    the postage again. The joined reading decides a follow-up the message leaves open, but not when the
+    message on its own reads as another entry of the chat's family: it would repeat the answer given."""
+    th = Thresholds(answer=0.75, margin=0.05, suggest=0.6, human=0.5, human_chat=0.5)
+    fee = SessionState(last_intent="shipping.fee", last_text="运费多少")
+    courier = [P("shipping.courier", 0.69), P("payment.methods", 0.1), P("shipping.fee", 0.05)]
+    alone = [P("shipping.courier", 0.64), P("payment.methods", 0.12)]
+    joined = [P("shipping.fee", 0.92), P("shipping.courier", 0.04)]
+    d, _ = decide(Evidence("sf可以吗", courier, alone=alone, context=joined, state=fee), th)
+    assert (d.action, d.intent) == ("suggest", "shipping.courier")
+    # Another family on its own (几天能开好 reads as delivery time alone): the topic it continues decides.
+    invoice = SessionState(last_intent="payment.invoice", last_text="能开发票吗")
+    eta = [P("shipping.eta", 0.4), P("payment.invoice", 0.33), P("shipping.when", 0.07)]
+    d, _ = decide(Evidence("几天能开好", eta, alone=[P("shipping.eta", 0.74)], context=[P("payment.invoice", 0.91)],
+                           state=invoice), th)
+    assert (d.action, d.intent) == ("answer", "payment.invoice")
+    # The topic's own entry alone, or a person's: the joined reading is used as before.
+    d, _ = decide(Evidence("sf可以吗", courier, alone=[P("shipping.fee", 0.5)], context=joined, state=fee), th)
+    assert (d.action, d.intent) == ("answer", "shipping.fee")
