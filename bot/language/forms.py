@@ -11,7 +11,7 @@ something done (ok 那叫个人工过来, 好的 先别发货) is no closing: it
 
 The question forms are Chinese grammar, not sentences: a question mark, the particles 吗/么/嘛 (and
 呢, 不, 没 at the end), a question word (什么, 怎么, 多少, 几, 哪, 谁, 多久...), or an A-not-A
-(有没有, 能不能, 发不发).
+(有没有, 能不能, 发不发); not a question word that means "any" (晚几天也没关系, 哪天发都行).
 """
 
 from __future__ import annotations
@@ -58,9 +58,15 @@ _TURN = re.compile(r"但|可是|不过|只是|然而|都.{0,6}了|还没|还是�
                    r"|[天周月]了|很久|好久|半天|第[二三四五六七八九十几2-9]次|每次|扣了?(?:两|2)次|坑|气人|心塞|无语|怎么回事|说好")
 
 
+# A question word before 都/也 and a word of assent asks nothing: it means "any" (晚几天也没关系, 哪天发都行,
+# 多少钱都可以). Such a clause is set aside before the question forms are looked for (哪天都行吗 still asks).
+_ANY = re.compile(r"[^\s,，。!~…]*(?:都|也)(?:没关系|没事|不要紧|无所谓|行|可以|ok)" + _PARTICLES
+                  + r"(?:了|的)?(?=$|[\s,，。!~…])")
+
+
 def is_question(norm: str) -> bool:
     """Whether a normalised message asks something (by its form)."""
-    return _QUESTION.search(norm) is not None
+    return _QUESTION.search(_ANY.sub("", norm)) is not None
 
 
 def closing(norm: str) -> bool:
