@@ -110,10 +110,10 @@ def test_a_wrong_handoff_is_wrong_and_the_bot_still_answers_while_the_shopper_wa
     assert conv.chat(first.session_id, "什么时候发货").reply is None
 
 
-# dev2, dev3, dev4, dev5, test2 and test3 were written after the knowledge base, by people who never saw it, and
-# some of their turns are common short questions it already had (什么时候发货, 发什么快递, 退货运费谁出): 19, 8, 6,
-# 18, 11 and 9 turns, counted when they were added. More would mean a chat was copied into the training data.
-KNOWN_COINCIDENCES = {"dev2": 19, "dev3": 8, "dev4": 6, "dev5": 18, "test2": 11, "test3": 9}
+# dev2, dev3, dev4, dev5, test2, test3 and test4 were written after the knowledge base, by people who never saw
+# it, and some of their turns are common short questions it already had (什么时候发货, 发什么快递, 退货运费谁出): 19,
+# 8, 6, 18, 11, 9 and 7 turns, counted when they were added. More would mean a chat was copied into the training data.
+KNOWN_COINCIDENCES = {"dev2": 19, "dev3": 8, "dev4": 6, "dev5": 18, "test2": 11, "test3": 9, "test4": 7}
 
 
 @pytest.mark.parametrize("path", DIALOGUE_SETS, ids=lambda p: p.stem)

@@ -47,10 +47,10 @@ def test_heldout_routing_quality(bot, path: Path) -> None:  # type: ignore[no-un
 
 # Conversations (data/dialogues, written apart from data/faq, never trained on): dev, dev2, dev3, dev4 and
 # dev5 (written later, across many goods; dev5 from a brief naming kinds the others' errors showed) were
-# used for error analysis, test, test2 and test3 (written last, across fifty and sixty kinds of goods) only
-# measured. Floors a little under what the default model reaches (the issue's targets are higher: route 0.97,
-# entry 0.95, follow-ups 0.93, FAQ handed off 2%, human recall 0.98, chats 0.92; the README's quality section
-# has the figures).
+# used for error analysis, test, test2, test3 and test4 (written last, across fifty and sixty kinds of goods;
+# test4 on 2026-11-29 by a helper who read only the catalogue) only measured. Floors a little under what the
+# default model reaches (the issue's targets are higher: route 0.97, entry 0.95, follow-ups 0.93, FAQ handed
+# off 2%, human recall 0.98, chats 0.92; the README's quality section has the figures).
 DIALOGUE_FLOORS = {
     "dev": {"route_accuracy": 0.97, "entry_accuracy": 0.93, "follow_up_accuracy": 0.83, "human_recall": 0.93,
             "chat_accuracy": 0.83, "faq_handoff_rate": 0.03},
@@ -68,6 +68,8 @@ DIALOGUE_FLOORS = {
              "chat_accuracy": 0.80, "faq_handoff_rate": 0.02},
     "test3": {"route_accuracy": 0.92, "entry_accuracy": 0.88, "follow_up_accuracy": 0.83, "human_recall": 0.82,
               "chat_accuracy": 0.70, "faq_handoff_rate": 0.04},
+    "test4": {"route_accuracy": 0.93, "entry_accuracy": 0.90, "follow_up_accuracy": 0.92, "human_recall": 0.75,
+              "chat_accuracy": 0.77, "faq_handoff_rate": 0.02},
 }
 
 
