@@ -20,7 +20,7 @@ from bot.dialogue.policy import CLOSING, Decision, Evidence, SessionState, decid
 from bot.dialogue.results import Reply
 from bot.dialogue.thresholds import Thresholds
 from bot.dialogue.voice import say
-from bot.language.forms import closing
+from bot.language.forms import closing, own_question
 from bot.language.model import IntentPrediction, Model
 from bot.language.normalize import check_text, normalize
 
@@ -114,7 +114,7 @@ class Bot:
         context = rest.pop() if follow_up else None
         evidence = Evidence(norm, ranking, clauses=rest, rule=hit[0] if hit else None, context=context,
                             state=state, lone=lone, taken_back=taken_back, alone=alone,
-                            closing=CLOSING in self.kb.entries and closing(norm))
+                            closing=CLOSING in self.kb.entries and closing(norm), own_question=own_question(question))
         return (*decide(evidence, self.thresholds), norm)
 
     @staticmethod

@@ -2,13 +2,14 @@
 
 `decide(evidence, thresholds)` returns the decision and the session's next state. The evidence is everything the
 engine gathered: the message's ranking in the conversation and on its own, its questions' rankings when it asks
-several, the rule that fired and the triggers taken back, the ranking of the message read with the previous
-one when it leans on it, and the session's state. A follow-up the message alone leaves open (an answer or a
+several, the rule that fired and the triggers taken back, the message read joined to the previous one when it
+may lean on it, its form, and the session's state. A follow-up the message alone leaves open (an answer or a
 handoff as sure as an answer must be does not: 要自己装吗 after a courier question) is decided on that joined
 reading when it is clear, else on the mean of the two; not when it reads on its own as another entry of the
-family the chat is about (sf可以吗 after a postage question asks about the courier: the joined reading would
-repeat the postage). A message goes to a person for what it says: human mass only the conversation brings
-leaves the choice to the FAQ entries.
+chat's family (sf可以吗 after a postage question) or is a yes/no question of its own (要打孔吗): joined, those
+would only repeat the previous answer. A message goes to a person for what it says: human mass only the
+conversation brings leaves the choice to the FAQ entries, and a question that goes to a person on its own and
+has nothing of the chat's entry in its reading goes to one (OFF_TOPIC_HUMAN).
 Bands (thresholds come from training's risk-coverage curve, or config: bot.dialogue.thresholds):
 - answer: the best FAQ entry is sure enough and clear of the runner-up;
 - suggest: unsure, but a few FAQ entries together are likely: offer them as quick replies (in a
@@ -16,15 +17,13 @@ Bands (thresholds come from training's risk-coverage curve, or config: bot.dialo
 - clarify: ask to rephrase; for a lone message (`kefu predict`, `kefu eval`), which has no next turn,
   a clarification is a handoff, and in a chat the third unsure turn in a row hands off
   (`repeated_fallback`);
-- handoff: a rule fired, or the human.* entries together are likely (in a chat: clearly win).
-A closing (an acknowledgement that asks nothing: 好 那我拍两个) the bot would otherwise be unsure of, with no
-FAQ entry likely, is answered as one (`CLOSING`), never handed off as a third unsure turn, nor read joined
-to the question it closes; after the chat's first question (好 等你们消息 after an answer or a handoff) it is
-answered as one whatever human mass its words carry. After a handoff for a problem with the goods, an
-exchange (换个新的给我) is that problem's remedy: the person's.
-
-The human mass is checked before answering: a message that is likely a person's job never
-gets an FAQ answer, however sure the best FAQ entry looks on its own.
+- handoff: a rule fired, or the human.* entries together are likely (in a chat: clearly win); checked before
+  answering, however sure the best FAQ entry looks.
+A closing (an acknowledgement that asks nothing: 好 那我拍两个) the bot would otherwise be unsure of, with no FAQ
+entry likely, is answered as one (`CLOSING`), never handed off as a third unsure turn, nor read joined to the
+question it closes; after the chat's first question (好 等你们消息 after an answer or a handoff) it is answered as
+one whatever human mass its words carry. After a handoff for a problem with the goods, an exchange (换个新的给我)
+is that problem's remedy: the person's.
 """
 
 from __future__ import annotations
@@ -87,6 +86,10 @@ MAX_UNSURE_TURNS = 2
 # it is a question for a person, not a fragment whose human mass the conversation would resolve.
 FIRST_HUMAN = 0.7
 FIRST_LEAD = 1.5
+# In a chat about an FAQ entry, a message that goes to a person on its own reading at this human mass, and gives the
+# chat's entry no weight there (not among its likeliest readings), is a new question for a person (能上门维修吗 after
+# 退货运费谁出), whatever the conversation's readings lean to.
+OFF_TOPIC_HUMAN = 0.6
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class Evidence:
     taken_back: frozenset[Reason] = frozenset()  # triggers the shopper took back (不用转人工, 不是要投诉)
     alone: list[IntentPrediction] | None = None  # the message read on its own, without the conversation
     closing: bool = False  # it acknowledges and asks nothing (好 那我拍两个: bot.language.forms)
+    own_question: bool = False  # a yes/no question of its own, no fragment (要打孔吗: bot.language.forms)
 
 
 @dataclass(frozen=True)
@@ -154,8 +158,11 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
     ranking = without(ev.ranking, ev.taken_back)
     d = one_ranking(ranking, th, rule=ev.rule, fallbacks=fallbacks, chat=chat)
     sure = d.confidence >= th.answer and (d.action == "answer" or d.reason in INTENT_REASON.values())  # human mass
-    # A follow-up left open, unless it asks about another entry of the chat's family (_new_aspect).
-    if not sure and ev.rule is None and ev.context is not None and not ev.closing and not _new_aspect(ev):
+    if chat and not sure and ev.rule is None and not ev.closing and _off_topic(ev):  # OFF_TOPIC_HUMAN
+        return to_person(without(ev.alone or ev.ranking, ev.taken_back))
+    # A follow-up left open; not another entry of the chat's family (_new_aspect), nor a question of its own (要打孔吗).
+    if not sure and ev.rule is None and ev.context is not None and not ev.closing and not _new_aspect(ev) \
+            and not ev.own_question:
         joined = without(ev.context, ev.taken_back)
         with_context = one_ranking(joined, th, fallbacks=fallbacks, chat=chat)
         if d.action != "answer" and with_context.action == "answer":  # clear with the topic it continues
@@ -175,9 +182,7 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
     if chat and first and unsure and ev.rule is None and not ev.closing:
         p_human = human_mass(ranking)
         if p_human >= FIRST_HUMAN * th.human_chat and p_human >= FIRST_LEAD * _best_faq(ranking):
-            best = next(p for p in ranking if p.intent.startswith("human."))
-            return Decision("handoff", best.intent, p_human, INTENT_REASON.get(best.intent, Reason.OUT_OF_SCOPE),
-                            ranking=ranking)
+            return to_person(ranking)
     # After an answer or a handoff, a closing (好 等你们消息) asks for no person, whatever its words weigh.
     if ev.closing and ev.rule is None and (unsure or (not first and d.action == "handoff")) \
             and _best_faq(d.ranking) < CLOSING_BELOW:
@@ -193,6 +198,20 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
     return d
 
 
+def _off_topic(ev: Evidence) -> bool:
+    """Whether the message on its own goes to a person and gives the FAQ entry the chat is about no weight."""
+    about, alone = ev.state.last_intent or "", without(ev.alone or ev.ranking, ev.taken_back)
+    return bool(about) and not about.startswith(("human.", "smalltalk.")) and human_mass(alone) >= OFF_TOPIC_HUMAN \
+        and about not in {p.intent for p in alone}
+
+
+def to_person(ranking: list[IntentPrediction]) -> Decision:
+    """A handoff for the likeliest human entry of a ranking (it has one), at the human entries' mass."""
+    best = next(p for p in ranking if p.intent.startswith("human."))
+    return Decision("handoff", best.intent, human_mass(ranking), INTENT_REASON.get(best.intent, Reason.OUT_OF_SCOPE),
+                    ranking=ranking)
+
+
 def _new_aspect(ev: Evidence) -> bool:
     """Whether the message on its own reads as another entry of the family the chat is about (sf可以吗 after
     运费多少: the courier; 在哪申请 after 还能退吗: how to return): it asks about that, and the joined reading,
@@ -203,10 +222,9 @@ def _new_aspect(ev: Evidence) -> bool:
 
 
 def without(ranking: list[IntentPrediction], reasons: frozenset[Reason]) -> list[IntentPrediction]:
-    """The ranking without the human entries of triggers the shopper took back, the rest renormalised:
-    in 不用转人工 the classifier reads 转人工 as loudly as anyone, and the shopper said no. A shopper
-    who said they want no person (不需要人工 你直接告诉我...) asks the bot: no human entry is kept
-    (only a rule, a complaint or a problem stated, still hands off)."""
+    """The ranking without the human entries of triggers the shopper took back, the rest renormalised: in 不用转人工
+    the classifier reads 转人工 as loudly as anyone, and the shopper said no. A shopper who said they want no person
+    (不需要人工 你直接告诉我...) asks the bot: no human entry is kept (a rule still hands off)."""
     dropped = {REASON_INTENT[r] for r in reasons}
     no_person = Reason.REQUESTED in reasons
     kept = [p for p in ranking if p.intent not in dropped and not (no_person and p.intent.startswith("human."))]
@@ -242,10 +260,8 @@ def one_ranking(ranking: list[IntentPrediction], th: Thresholds, *, rule: Reason
     faq = [p for p in ranking if not p.intent.startswith("human.")]
     p_human = human_mass(ranking)
     if human and p_human >= (th.human_chat if chat else th.human):
-        best = human[0]
-        log.info("handoff: human mass %.2f, best %s %.2f", p_human, best.intent, best.confidence)
-        return Decision("handoff", best.intent, p_human, INTENT_REASON.get(best.intent, Reason.OUT_OF_SCOPE),
-                        ranking=ranking)
+        log.info("handoff: human mass %.2f, best %s %.2f", p_human, human[0].intent, human[0].confidence)
+        return to_person(ranking)
     if not faq:  # every entry ranked is a person's (a catalogue of many human.* entries), yet none is likely
         return _unsure(ranking, None, fallbacks, chat)
     best, second = faq[0], faq[1] if len(faq) > 1 else IntentPrediction("", 0.0)

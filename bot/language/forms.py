@@ -1,4 +1,5 @@
-"""Sentence forms of a normalised message: whether it asks anything, and whether it closes a topic.
+"""Sentence forms of a normalised message: whether it asks anything, whether it closes a topic, and
+whether it is a yes/no question of its own.
 
 A shopper ends a topic the way one ends it with a person: an acknowledgement, then what they will do
 (好 那我拍两个, 算了 先不买了, 好的 我重新拍个白的, 行 等你们消息), what they will do alone (那我拍两个,
@@ -74,3 +75,15 @@ def closing(norm: str) -> bool:
     return ((_ACK.match(norm) is not None or _THANKS_FIRST.match(norm) is not None or _WILL.match(norm) is not None
              or _THANKS.search(norm) is not None)
             and not is_question(norm) and _REQUEST.search(norm) is None and _TURN.search(norm) is None)
+
+
+# A yes/no question that states what it asks (要打孔吗, 正品吗, 纯棉的不): it does not continue the question
+# before it the way a fragment does (贵多少, 39呢, 在哪申请). Not one that opens with 那 (那XL的有吗), nor one
+# that leans on the matter at hand with 还, 也 or 帮 (还能退吗, 也包邮吗, 能帮我催一下吗).
+_YES_NO = re.compile(r"(?:吗|嘛|(?<![什怎那这多])么|(?<![不没])[不没])[\s?!.~…]*$")
+_LEANS = re.compile(r"^那|[还也帮]")
+
+
+def own_question(norm: str) -> bool:
+    """Whether a normalised message is a yes/no question of its own (要打孔吗), not a follow-up's fragment."""
+    return _YES_NO.search(norm) is not None and _LEANS.search(norm) is None

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.language.forms import closing, is_question
+from bot.language.forms import closing, is_question, own_question
 from bot.language.normalize import normalize
 
 
@@ -92,3 +92,16 @@ def test_most_closings_are_read_as_one() -> None:
     2026-11-29 (没事 晚几天也没关系: its 几 means "a few")."""
     read = [closing(normalize(t)) for t in labelled(True)]
     assert len(read) == 160 and sum(read) >= 136
+
+
+# fmt: off
+@pytest.mark.parametrize("text, own", [
+    ("要打孔吗", True), ("正品吗", True), ("纯棉的不", True), ("能连电视吗？", True), ("钱扣了会退吗", True),
+    # fragments that lean on the question before: a question word, 那…, …呢, or 还/也/帮 on the matter at hand
+    ("贵多少", False), ("39呢", False), ("在哪申请", False), ("那XL的有吗", False), ("还能退吗", False),
+    ("也包邮吗", False), ("能帮我催一下吗", False), ("吊牌我剪了还行吗", False), ("这是什么", False),
+    ("要不要", False),
+])
+# fmt: on
+def test_a_yes_no_question_of_its_own(text: str, own: bool) -> None:
+    assert own_question(normalize(text)) is own

@@ -363,3 +363,38 @@ def test_a_follow_up_that_reads_as_another_entry_of_the_topics_family_is_not_ben
     # The topic's own entry alone, or a person's: the joined reading is used as before.
     d, _ = decide(Evidence("sf可以吗", courier, alone=[P("shipping.fee", 0.5)], context=joined, state=fee), th)
     assert (d.action, d.intent) == ("answer", "shipping.fee")
+
+
+def test_a_yes_no_question_of_its_own_is_not_read_as_the_question_before() -> None:
+    """要打孔吗 after 退货运费谁出: joined to the question before, the message reads as it again (returns.fee at
+    0.99); a yes/no question that states what it asks is no fragment of it. A fragment still is (那多少)."""
+    th = Thresholds(answer=0.75, margin=0.05, suggest=0.6, human=0.5, human_chat=0.5)
+    fee = SessionState(last_intent="returns.fee", last_text="退货运费谁出")
+    own = [P("returns.how", 0.23), P("human.other", 0.13), P("returns.fee", 0.08), P("size.fit", 0.07)]
+    joined = [P("returns.fee", 0.99), P("returns.how", 0.01)]
+    d, _ = decide(Evidence("要打孔吗", own, alone=own, context=joined, state=fee, own_question=True), th)
+    assert d.intent != "returns.fee" and d.action != "answer"
+    fragment = [P("size.fit", 0.23), P("human.other", 0.13), P("returns.fee", 0.08)]
+    d, _ = decide(Evidence("那多少", fragment, alone=fragment, context=joined, state=fee), th)
+    assert (d.action, d.intent) == ("answer", "returns.fee")
+
+
+def test_a_question_for_a_person_with_nothing_of_the_chats_entry_goes_to_one() -> None:
+    """能上门维修吗 after 退货运费谁出: on its own a person's question (human 0.62), with nothing of returns.fee in
+    its reading; the conversation's readings lean to the entry before, the shopper asked something else."""
+    th = Thresholds(answer=0.75, margin=0.05, suggest=0.6, human=0.5, human_chat=0.5)
+    fee = SessionState(last_intent="returns.fee", last_text="退货运费谁出")
+    in_chat = [P("returns.fee", 0.45), P("human.other", 0.35), P("returns.how", 0.1)]
+    alone = [P("human.other", 0.52), P("human.request", 0.1), P("shipping.address", 0.08)]
+    d, _ = decide(Evidence("能上门维修吗", in_chat, alone=alone, state=fee), th)
+    assert (d.action, d.intent, d.reason) == ("handoff", "human.other", Reason.OUT_OF_SCOPE)
+    # The chat's entry in its own reading (都五天了还没到账 after a refund question): the conversation decides.
+    refund = SessionState(last_intent="returns.refund", last_text="退款几天到账")
+    in_chat = [P("returns.refund", 0.6), P("human.complaint", 0.3)]
+    alone = [P("human.complaint", 0.93), P("returns.refund", 0.03)]
+    d, _ = decide(Evidence("都五天了还没到账", in_chat, alone=alone, state=refund,
+                           context=[P("returns.refund", 1.0)]), th)
+    assert (d.action, d.intent) == ("answer", "returns.refund")
+    # Below OFF_TOPIC_HUMAN on its own, or a first question, or a rule: as before.
+    weak = [P("human.other", 0.45), P("size.fit", 0.3)]
+    assert decide(Evidence("会起球吗", in_chat, alone=weak, state=fee), th)[0].route == "faq"
