@@ -159,7 +159,7 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
     d = one_ranking(ranking, th, rule=ev.rule, fallbacks=fallbacks, chat=chat)
     sure = d.confidence >= th.answer and (d.action == "answer" or d.reason in INTENT_REASON.values())  # human mass
     if chat and not sure and ev.rule is None and not ev.closing and _off_topic(ev):  # OFF_TOPIC_HUMAN
-        return to_person(without(ev.alone or ev.ranking, ev.taken_back))
+        return _to_person(without(ev.alone or ev.ranking, ev.taken_back))
     # A follow-up left open; not another entry of the chat's family (_new_aspect), nor a question of its own (要打孔吗).
     if not sure and ev.rule is None and ev.context is not None and not ev.closing and not _new_aspect(ev) \
             and not ev.own_question:
@@ -182,7 +182,7 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
     if chat and first and unsure and ev.rule is None and not ev.closing:
         p_human = human_mass(ranking)
         if p_human >= FIRST_HUMAN * th.human_chat and p_human >= FIRST_LEAD * _best_faq(ranking):
-            return to_person(ranking)
+            return _to_person(ranking)
     # After an answer or a handoff, a closing (好 等你们消息) asks for no person, whatever its words weigh.
     if ev.closing and ev.rule is None and (unsure or (not first and d.action == "handoff")) \
             and _best_faq(d.ranking) < CLOSING_BELOW:
@@ -205,7 +205,7 @@ def _off_topic(ev: Evidence) -> bool:
         and about not in {p.intent for p in alone}
 
 
-def to_person(ranking: list[IntentPrediction]) -> Decision:
+def _to_person(ranking: list[IntentPrediction]) -> Decision:
     """A handoff for the likeliest human entry of a ranking (it has one), at the human entries' mass."""
     best = next(p for p in ranking if p.intent.startswith("human."))
     return Decision("handoff", best.intent, human_mass(ranking), INTENT_REASON.get(best.intent, Reason.OUT_OF_SCOPE),
@@ -261,7 +261,7 @@ def one_ranking(ranking: list[IntentPrediction], th: Thresholds, *, rule: Reason
     p_human = human_mass(ranking)
     if human and p_human >= (th.human_chat if chat else th.human):
         log.info("handoff: human mass %.2f, best %s %.2f", p_human, human[0].intent, human[0].confidence)
-        return to_person(ranking)
+        return _to_person(ranking)
     if not faq:  # every entry ranked is a person's (a catalogue of many human.* entries), yet none is likely
         return _unsure(ranking, None, fallbacks, chat)
     best, second = faq[0], faq[1] if len(faq) > 1 else IntentPrediction("", 0.0)

@@ -29,7 +29,6 @@ class Thresholds:
     suggest_k: int = 3
 
 
-
 def thresholds_for(trained: Mapping[str, Any] | None, overrides: Mapping[str, Any] | None = None) -> Thresholds:
     """The thresholds in service, resolved in this one place: the defaults above, then those training
     chose (the model's metadata), then the operator's overrides (settings `KEFU_POLICY__*`; None keeps)."""
