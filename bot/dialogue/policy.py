@@ -80,10 +80,10 @@ REMEDY = "returns.exchange"  # after a problem with the goods, the person's reme
 # and a handoff there is a conversation. A third unsure turn in a row goes to a person.
 CHAT_SUGGEST = 0.3
 MAX_UNSURE_TURNS = 2
-# A chat's first question (nothing before it but small talk) has no topic to lean on: when the bot is
-# unsure and the human entries are its likeliest reading by far (at least FIRST_HUMAN of the chat's
-# handoff mass `human_chat`, and FIRST_LEAD times the best FAQ entry: 零食保质期多长, 窗帘能定做尺寸吗),
-# it is a question for a person, not a fragment whose human mass the conversation would resolve.
+# A chat's first question (nothing before it but small talk) has no topic to lean on, and a later yes/no question
+# of its own (要打孔吗) is no fragment: when the bot is unsure and the human entries are its likeliest reading (the
+# later question's own) by far (at least FIRST_HUMAN of the chat's handoff mass `human_chat`, and FIRST_LEAD times
+# the best FAQ entry: 零食保质期多长, 窗帘能定做尺寸吗), it goes to a person: the conversation would not resolve it.
 FIRST_HUMAN = 0.7
 FIRST_LEAD = 1.5
 # In a chat about an FAQ entry, a message that goes to a person on its own reading at this human mass, and gives the
@@ -179,10 +179,10 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
         return Decision("handoff", "human.problem", d.confidence, Reason.PROBLEM, ranking=d.ranking)
     unsure = d.action in ("suggest", "clarify") or d.reason is Reason.REPEATED_FALLBACK
     first = ev.state.last_intent is None or ev.state.last_intent.startswith("smalltalk.")
-    if chat and first and unsure and ev.rule is None and not ev.closing:
-        p_human = human_mass(ranking)
-        if p_human >= FIRST_HUMAN * th.human_chat and p_human >= FIRST_LEAD * _best_faq(ranking):
-            return _to_person(ranking)
+    if chat and (first or (ev.own_question and not handed)) and unsure and ev.rule is None and not ev.closing:
+        read = ranking if first else without(ev.alone or ev.ranking, ev.taken_back)
+        if (p_human := human_mass(read)) >= FIRST_HUMAN * th.human_chat and p_human >= FIRST_LEAD * _best_faq(read):
+            return _to_person(read)
     # After an answer or a handoff, a closing (好 等你们消息) asks for no person, whatever its words weigh.
     if ev.closing and ev.rule is None and (unsure or (not first and d.action == "handoff")) \
             and _best_faq(d.ranking) < CLOSING_BELOW:

@@ -106,7 +106,7 @@ FIRST_QUESTIONS = ("什么时候发货", "退货运费谁出", "有尺码表吗"
 def test_a_question_about_the_goods_after_an_faq_answer_is_not_that_answer_again(bot) -> None:  # type: ignore[no-untyped-def]
     """能连电视吗 after 退货运费谁出 was answered with the return postage again (the message joined to the
     question before reads as that question): 256 of the 800 (each question after each of five FAQ questions),
-    349 went to a person, and 687 of the 700 FAQ questions were right; 60, 483 and 694 on 2026-11-29."""
+    349 went to a person, and 687 of the 700 FAQ questions were right; 60, 543 and 694 on 2026-11-29."""
     rows = [json.loads(line) for line in GOODS_QUESTIONS.read_text(encoding="utf-8").splitlines() if line]
     assert len(rows) == 300
     to_person = repeated = faq_right = 0
@@ -121,4 +121,4 @@ def test_a_question_about_the_goods_after_an_faq_answer_is_not_that_answer_again
             else:
                 first_offered = out.suggestions[0]["intent"] if out.suggestions else None
                 faq_right += (out.intent if out.action == "answer" else first_offered) in row["faq"]
-    assert to_person >= 460 and repeated <= 75 and faq_right >= 685, (to_person, repeated, faq_right)
+    assert to_person >= 520 and repeated <= 75 and faq_right >= 685, (to_person, repeated, faq_right)

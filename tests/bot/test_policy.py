@@ -398,3 +398,22 @@ def test_a_question_for_a_person_with_nothing_of_the_chats_entry_goes_to_one() -
     # Below OFF_TOPIC_HUMAN on its own, or a first question, or a rule: as before.
     weak = [P("human.other", 0.45), P("size.fit", 0.3)]
     assert decide(Evidence("会起球吗", in_chat, alone=weak, state=fee), th)[0].route == "faq"
+
+
+def test_a_later_yes_no_question_of_its_own_that_reads_as_a_persons_goes_to_one() -> None:
+    """After an answer, 能上门维修吗 (human 0.45 on its own, the best FAQ entry 0.2): no fragment the conversation
+    would resolve, so, like a chat's first question, it goes to a person when the human entries lead by far.
+    A fragment with the same reading (上门呢) is offered the FAQ entries first, as before."""
+    th = Thresholds(answer=0.75, margin=0.05, suggest=0.6, human=0.5, human_chat=0.5)
+    fee = SessionState(last_intent="returns.fee", last_text="退货运费谁出")
+    reading = [P("human.other", 0.45), P("returns.fee", 0.2), P("returns.how", 0.15), P("shipping.fee", 0.1)]
+    d, _ = decide(Evidence("能上门维修吗", reading, alone=reading, state=fee, own_question=True), th)
+    assert (d.action, d.intent) == ("handoff", "human.other")
+    d, _ = decide(Evidence("上门呢", reading, alone=reading, state=fee), th)
+    assert (d.action, d.intent) == ("suggest", "returns.fee")
+    # While a person is coming, what the shopper adds is the person's anyway; a lead too small is not enough.
+    waiting = SessionState(last_intent="human.problem")
+    assert decide(Evidence("能上门维修吗", reading, alone=reading, state=waiting, own_question=True), th)[0].action \
+        != "answer"
+    close = [P("human.other", 0.4), P("returns.fee", 0.3), P("returns.how", 0.2)]
+    assert decide(Evidence("能上门维修吗", close, alone=close, state=fee, own_question=True), th)[0].action == "suggest"
