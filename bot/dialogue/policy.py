@@ -155,13 +155,16 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
         if fallbacks >= (MAX_UNSURE_TURNS if chat else 1):
             return Decision("handoff", "human.other", 0.0, Reason.REPEATED_FALLBACK)
         return Decision("clarify", None, 0.0, Reason.LOW_CONFIDENCE)
-    ranking = without(ev.ranking, ev.taken_back)
+    ranking, alone = without(ev.ranking, ev.taken_back), without(ev.alone or ev.ranking, ev.taken_back)
+    about = ev.state.last_intent or ""  # the entry the chat is about
+    first, handed = about == "" or about.startswith("smalltalk."), about.startswith("human.")  # handed: a person's
     d = one_ranking(ranking, th, rule=ev.rule, fallbacks=fallbacks, chat=chat)
     sure = d.confidence >= th.answer and (d.action == "answer" or d.reason in INTENT_REASON.values())  # human mass
-    if chat and not sure and ev.rule is None and not ev.closing and _off_topic(ev):  # OFF_TOPIC_HUMAN
-        return _to_person(without(ev.alone or ev.ranking, ev.taken_back))
+    if chat and not sure and ev.rule is None and not ev.closing and not first and not handed \
+            and human_mass(alone) >= OFF_TOPIC_HUMAN and about not in {p.intent for p in alone}:
+        return _to_person(alone)
     # A follow-up left open; not another entry of the chat's family (_new_aspect), nor a question of its own (要打孔吗).
-    if not sure and ev.rule is None and ev.context is not None and not ev.closing and not _new_aspect(ev) \
+    if not sure and ev.rule is None and ev.context is not None and not ev.closing and not _new_aspect(alone, about) \
             and not ev.own_question:
         joined = without(ev.context, ev.taken_back)
         with_context = one_ranking(joined, th, fallbacks=fallbacks, chat=chat)
@@ -169,18 +172,16 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
             d = with_context
         else:  # both unsure (or only small talk's lower bar): the two readings together
             d = one_ranking(mean_ranking(ranking, joined), th, fallbacks=fallbacks, chat=chat)
-    handed = (ev.state.last_intent or "").startswith("human.")  # the chat was handed off: it is a person's
     if d.action == "handoff" and chat and ev.rule is None and d.reason is not Reason.REPEATED_FALLBACK \
-            and not handed and ev.alone is not None and human_mass(without(ev.alone, ev.taken_back)) < th.human_chat:
+            and not handed and ev.alone is not None and human_mass(alone) < th.human_chat:
         # Human mass only the conversation brings (黑色呢 joined to a question not handed off) leaves the
         # choice to the FAQ entries; after a handoff the conversation is the person's (还是不行, broken goods).
         d = one_ranking(without(d.ranking, frozenset({Reason.REQUESTED})), th, fallbacks=fallbacks, chat=chat)
-    if ev.state.last_intent == "human.problem" and ev.rule is None and d.action != "handoff" and d.intent == REMEDY:
+    if about == "human.problem" and ev.rule is None and d.action != "handoff" and d.intent == REMEDY:
         return Decision("handoff", "human.problem", d.confidence, Reason.PROBLEM, ranking=d.ranking)
     unsure = d.action in ("suggest", "clarify") or d.reason is Reason.REPEATED_FALLBACK
-    first = ev.state.last_intent is None or ev.state.last_intent.startswith("smalltalk.")
     if chat and (first or (ev.own_question and not handed)) and unsure and ev.rule is None and not ev.closing:
-        read = ranking if first else without(ev.alone or ev.ranking, ev.taken_back)
+        read = ranking if first else alone
         if (p_human := human_mass(read)) >= FIRST_HUMAN * th.human_chat and p_human >= FIRST_LEAD * _best_faq(read):
             return _to_person(read)
     # After an answer or a handoff, a closing (好 等你们消息) asks for no person, whatever its words weigh.
@@ -198,13 +199,6 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
     return d
 
 
-def _off_topic(ev: Evidence) -> bool:
-    """Whether the message on its own goes to a person and gives the FAQ entry the chat is about no weight."""
-    about, alone = ev.state.last_intent or "", without(ev.alone or ev.ranking, ev.taken_back)
-    return bool(about) and not about.startswith(("human.", "smalltalk.")) and human_mass(alone) >= OFF_TOPIC_HUMAN \
-        and about not in {p.intent for p in alone}
-
-
 def _to_person(ranking: list[IntentPrediction]) -> Decision:
     """A handoff for the likeliest human entry of a ranking (it has one), at the human entries' mass."""
     best = next(p for p in ranking if p.intent.startswith("human."))
@@ -212,13 +206,12 @@ def _to_person(ranking: list[IntentPrediction]) -> Decision:
                     ranking=ranking)
 
 
-def _new_aspect(ev: Evidence) -> bool:
-    """Whether the message on its own reads as another entry of the family the chat is about (sf可以吗 after
-    运费多少: the courier; 在哪申请 after 还能退吗: how to return): it asks about that, and the joined reading,
+def _new_aspect(alone: list[IntentPrediction], about: str) -> bool:
+    """Whether the message on its own (`alone`) reads as another entry of the family the chat is about (sf可以吗
+    after 运费多少: the courier; 在哪申请 after 还能退吗: how to return): it asks about that, and the joined reading,
     which rereads the previous question, would only repeat the previous answer."""
-    alone, about = without(ev.alone or ev.ranking, ev.taken_back)[0].intent, ev.state.last_intent or ""
-    return alone != about and not alone.startswith(("human.", "smalltalk.")) \
-        and alone.split(".")[0] == about.split(".")[0]
+    own = alone[0].intent
+    return own != about and not own.startswith(("human.", "smalltalk.")) and own.split(".")[0] == about.split(".")[0]
 
 
 def without(ranking: list[IntentPrediction], reasons: frozenset[Reason]) -> list[IntentPrediction]:
