@@ -3,7 +3,6 @@ something (没想退货哈 就问问一般几天能发) is what the model ranks;
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from bot.dialogue.engine import asked
 from bot.dialogue.policy import SessionState
 from bot.language.normalize import normalize
+from training.evaluate import read_jsonl
 
 
 # fmt: off
@@ -107,7 +107,7 @@ def test_a_question_about_the_goods_after_an_faq_answer_is_not_that_answer_again
     """能连电视吗 after 退货运费谁出 was answered with the return postage again (the message joined to the
     question before reads as that question): 256 of the 800 (each question after each of five FAQ questions),
     349 went to a person, and 687 of the 700 FAQ questions were right; 60, 543 and 694 on 2026-11-29."""
-    rows = [json.loads(line) for line in GOODS_QUESTIONS.read_text(encoding="utf-8").splitlines() if line]
+    rows = read_jsonl(GOODS_QUESTIONS)
     assert len(rows) == 300
     to_person = repeated = faq_right = 0
     for first in FIRST_QUESTIONS:

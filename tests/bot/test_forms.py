@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from bot.language.forms import closing, is_question, own_question
 from bot.language.normalize import normalize
+from training.evaluate import read_jsonl
 
 
 # fmt: off
@@ -76,7 +76,7 @@ CLOSINGS = Path(__file__).with_name("closings.jsonl")
 
 
 def labelled(is_closing: bool) -> list[str]:
-    rows = [json.loads(line) for line in CLOSINGS.read_text(encoding="utf-8").splitlines() if line]
+    rows = read_jsonl(CLOSINGS)
     return [r["text"] for r in rows if r["closing"] is is_closing]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import yaml
 from bot.dialogue import rules
 from bot.dialogue.policy import Reason
 from bot.language.normalize import normalize
+from training.evaluate import read_jsonl
 
 
 # fmt: off
@@ -169,7 +169,7 @@ TAKEN_BACK = Path(__file__).with_name("taken_back.jsonl")
 def test_the_forms_of_taking_a_trigger_back_and_of_meaning_it() -> None:
     """Measured 2026-11-28: a rule fired on 14 of the 120 taken back (57 before the mend) and missed 4 of
     the 80 meant (12 before); what the rules miss of those, the classifier mostly reads."""
-    rows = [json.loads(line) for line in TAKEN_BACK.read_text(encoding="utf-8").splitlines() if line]
+    rows = read_jsonl(TAKEN_BACK)
     back = [r["text"] for r in rows if r["kind"] == "taken_back"]
     meant = [r["text"] for r in rows if r["kind"] == "real"]
     assert (len(back), len(meant)) == (120, 80)
