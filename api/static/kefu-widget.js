@@ -43,7 +43,8 @@
   var pollTimer = null;
   var sseFailures = 0;
   var unread = 0;
-  var busy = false;
+  var busy = false;            // a message is on its way to the server
+  var outbox = [];            // messages written meanwhile, sent next in order
   var restored = false;       // the conversation has been reloaded from the server
   var restoring = false;      // showing the history after a reload (nothing to ask the shopper again)
   var handoff = null;         // the chat's open handoff as the shopper sees it {id, status, position, agent}
@@ -362,16 +363,32 @@
   }
 
   // ---- talking to the server ---------------------------------------------------------------
-  function ask(text, retried) {
+  // Every message is shown at once; the server gets them one at a time, in the order written (a
+  // shopper who writes again before the reply comes is never ignored).
+  function ask(text) {
     text = (text || "").trim();
-    if (!text || busy) return Promise.resolve();
+    if (!text) return Promise.resolve();
     if (text.length > MAX_CHARS) text = text.slice(0, MAX_CHARS);
+    var mine = { text: text, node: bubble("shopper", text) };
+    pending.push(mine);
+    outbox.push(mine);
+    return busy ? Promise.resolve() : sendNext();
+  }
+
+  function sendNext() {
+    var mine = outbox.shift();
+    if (!mine) return Promise.resolve();
     busy = true;
-    send.disabled = true;
-    var mine = retried ? retried : { text: text, node: bubble("shopper", text) };
-    if (!retried) pending.push(mine);
     setTyping(true);
-    return api("/v1/chat", { method: "POST", body: { session_id: sessionId || undefined, message: text } })
+    return deliver(mine, false).then(function () {
+      busy = false;
+      setTyping(false);
+      return sendNext();
+    });
+  }
+
+  function deliver(mine, retried) {
+    return api("/v1/chat", { method: "POST", body: { session_id: sessionId || undefined, message: mine.text } })
       .then(function (reply) {
         var fresh = reply.session_id !== sessionId;
         sessionId = reply.session_id;
@@ -398,16 +415,10 @@
           sessionId = null;
           write(localStorage, SESSION_KEY, null);
           stopListening();
-          busy = false;
-          return ask(text, mine);
+          return deliver(mine, true);
         }
         settle(mine, null);
         bubble("error", err.status ? err.message : T("network_error"));
-      })
-      .then(function () {
-        busy = false;
-        send.disabled = false;
-        setTyping(false);
       });
   }
 
@@ -696,7 +707,6 @@
   });
   function submit(e) {
     if (e) e.preventDefault();
-    if (busy) return;
     var text = input.value;
     if (!text.trim()) return;
     input.value = "";

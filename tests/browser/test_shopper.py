@@ -171,3 +171,46 @@ def test_the_place_after_a_reload_on_a_polling_widget(named_server: Server, brow
     assert httpx.post(f"{server.url}/v1/handoffs/{mine[0]['id']}/claim", headers=ALICE).status_code == 200
     expect(status).to_have_text("人工客服 小美 正在为您服务")
     ctx.close()
+
+
+def test_a_message_written_before_the_reply_comes_is_sent_after_it(named_server: Server, browser: Any) -> None:
+    """A shopper who writes again while the bot is still answering is never ignored: both messages show
+    at once, and the server gets them one after the other, in the order written."""
+    server = named_server
+    page = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN").new_page()
+    watch = Watch(page)
+    held: list[Any] = []  # the first message's request, kept back until the second is written
+
+    def hold(route: Any) -> None:
+        if route.request.method == "POST" and not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/v1/chat", hold)
+    page.goto(server.url + "/")
+    widget = page.locator("#kefu-widget")
+    widget.get_by_role("button", name="打开在线客服").click()
+    box = widget.get_by_role("textbox", name="输入消息")
+    box.fill("你们发什么快递")
+    box.press("Enter")
+    mine = widget.locator(".kefu-shopper")
+    expect(mine).to_have_count(1)
+    expect(widget.locator(".kefu-typing")).to_be_visible()  # the first is on its way
+    assert len(held) == 1
+
+    box.fill("一般几天能到")
+    box.press("Enter")
+    expect(mine).to_have_count(2)
+    expect(box).to_have_value("")
+    expect(mine.last).to_have_text("一般几天能到")
+    held[0].continue_()
+
+    bot_lines = widget.locator(".kefu-bot:not(.kefu-greeting)")
+    expect(bot_lines).to_have_count(2)
+    session = page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('kefu.session:'))"
+                            ".map(k => localStorage.getItem(k))[0]")
+    stored = httpx.get(f"{server.url}/v1/chat/{session}/messages?after=0").json()["messages"]
+    assert [m["text"] for m in stored if m["role"] == "shopper"] == ["你们发什么快递", "一般几天能到"]
+    assert [m["role"] for m in stored] == ["shopper", "bot", "shopper", "bot"]
+    watch.assert_clean()
