@@ -14,7 +14,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from api.deps import TICKET_SECONDS, AgentDep, ConversationsDep, StreamAgentDep, get_app_settings, issue_ticket
 from api.schemas import AgentMessageIn, ErrorOut, HandoffOut, HandoffsOut, MessageOut, ResolveIn
-from bot.dialogue.policy import Reason
+from bot.dialogue.results import Reason
 from bot.errors import KefuError
 from bot.service.conversations import Conversations
 from bot.service.queue import QueueFilter

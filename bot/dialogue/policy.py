@@ -30,41 +30,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
+from bot.dialogue.results import INTENT_REASON, REASON_INTENT, Reason
 from bot.dialogue.thresholds import Thresholds
 from bot.language.model import IntentPrediction
 
 log = logging.getLogger(__name__)
 
 
-class Reason(StrEnum):
-    """Why a conversation goes to a person."""
-
-    REQUESTED = "requested"
-    COMPLAINT = "complaint"
-    PROBLEM = "problem"
-    LOW_CONFIDENCE = "low_confidence"
-    REPEATED_FALLBACK = "repeated_fallback"
-    OUT_OF_SCOPE = "out_of_scope"
-    RECEPTION = "reception"  # not the bot's choice: the shop's reception mode sends the chat to a person
-
-
-REASON_INTENT = {
-    Reason.REQUESTED: "human.request",
-    Reason.COMPLAINT: "human.complaint",
-    Reason.PROBLEM: "human.problem",
-    Reason.OUT_OF_SCOPE: "human.other",
-    Reason.LOW_CONFIDENCE: "human.other",
-    Reason.REPEATED_FALLBACK: "human.other",
-    Reason.RECEPTION: "human.request",
-}
-INTENT_REASON = {
-    "human.request": Reason.REQUESTED,
-    "human.complaint": Reason.COMPLAINT,
-    "human.problem": Reason.PROBLEM,
-    "human.other": Reason.OUT_OF_SCOPE,
-}
 # Small talk costs nothing when wrong, and quick replies titled 谢谢 would be silly: a clear
 # favourite is answered at this probability, below the FAQ threshold.
 SMALLTALK_ANSWER = 0.5

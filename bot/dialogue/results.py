@@ -1,4 +1,5 @@
-"""The one reply type: what the bot (and the conversation around it) does with a message.
+"""The one reply type: what the bot (and the conversation around it) does with a message, and why a
+conversation goes to a person (`Reason`, and the human entry each reason stands for).
 
 The engine fills what it decided; the conversation service adds where it belongs (the session,
 the stored message, the handoff); the API and the CLI show it as it is (`as_dict`).
@@ -7,9 +8,39 @@ the stored message, the handoff); the API and the CLI show it as it is (`as_dict
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from bot.language.model import IntentPrediction
+
+
+class Reason(StrEnum):
+    """Why a conversation goes to a person."""
+
+    REQUESTED = "requested"
+    COMPLAINT = "complaint"
+    PROBLEM = "problem"
+    LOW_CONFIDENCE = "low_confidence"
+    REPEATED_FALLBACK = "repeated_fallback"
+    OUT_OF_SCOPE = "out_of_scope"
+    RECEPTION = "reception"  # not the bot's choice: the shop's reception mode sends the chat to a person
+
+
+REASON_INTENT = {
+    Reason.REQUESTED: "human.request",
+    Reason.COMPLAINT: "human.complaint",
+    Reason.PROBLEM: "human.problem",
+    Reason.OUT_OF_SCOPE: "human.other",
+    Reason.LOW_CONFIDENCE: "human.other",
+    Reason.REPEATED_FALLBACK: "human.other",
+    Reason.RECEPTION: "human.request",
+}
+INTENT_REASON = {
+    "human.request": Reason.REQUESTED,
+    "human.complaint": Reason.COMPLAINT,
+    "human.problem": Reason.PROBLEM,
+    "human.other": Reason.OUT_OF_SCOPE,
+}
 
 
 @dataclass(frozen=True)

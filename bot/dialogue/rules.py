@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from bot.dialogue.policy import Reason
+from bot.dialogue.results import Reason
 
 _NEG = r"(?<!不是)(?<!没有)(?<!并非)(?<!非)"
 

@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from bot.dialogue.policy import Reason
+from bot.dialogue.results import Reason
 from bot.errors import InvalidInputError
 from bot.service.schema import Feedback, Handoff, Message, Order, Rating, as_utc
 from bot.service.store import Store

@@ -16,8 +16,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.dialogue.engine import Bot, check_message
-from bot.dialogue.policy import CLOSING, REASON_INTENT, Reason, SessionState
-from bot.dialogue.results import Reply
+from bot.dialogue.policy import CLOSING, SessionState
+from bot.dialogue.results import REASON_INTENT, Reason, Reply
 from bot.dialogue.voice import say
 from bot.errors import AlreadyHandedOffError, ConflictError, InvalidInputError, SessionNotFoundError
 from bot.language.pii import mask

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from bot.dialogue.policy import Evidence, Reason, SessionState, decide
+from bot.dialogue.policy import Evidence, SessionState, decide
 from bot.dialogue.policy import one_ranking as decide_one
+from bot.dialogue.results import Reason
 from bot.dialogue.thresholds import Thresholds, thresholds_for
 from bot.language.model import IntentPrediction as P
 

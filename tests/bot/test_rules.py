@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from bot.dialogue import rules
-from bot.dialogue.policy import Reason
+from bot.dialogue.results import Reason
 from bot.language.normalize import normalize
 from training.evaluate import read_jsonl
 
