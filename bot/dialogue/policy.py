@@ -13,7 +13,9 @@ has nothing of the chat's entry in its reading goes to one (OFF_TOPIC_HUMAN).
 Bands (thresholds come from training's risk-coverage curve, or config: bot.dialogue.thresholds):
 - answer: the best FAQ entry is sure enough and clear of the runner-up;
 - suggest: unsure, but a few FAQ entries together are likely: offer them as quick replies (in a
-  chat, whenever they are plausible at all: between an answer and a handoff there is a conversation);
+  chat, whenever they are plausible at all: between an answer and a handoff there is a conversation); in a chat
+  not handed off, the two likeliest, of one family and together as likely as an answer must be (退货条件 / 怎么退),
+  are both answered, as a person would;
 - clarify: ask to rephrase; for a lone message (`kefu predict`, `kefu eval`), which has no next turn,
   a clarification is a handoff, and in a chat the third unsure turn in a row hands off
   (`repeated_fallback`);
@@ -161,6 +163,8 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
     if ev.closing and ev.rule is None and (unsure or (not first and d.action == "handoff")) \
             and _best_faq(d.ranking) < CLOSING_BELOW:
         return Decision("answer", CLOSING, d.confidence, ranking=d.ranking, intents=[CLOSING])
+    if chat and not handed and d.action == "suggest" and (pair := _pair(d.suggestions, th)):  # 退货条件 / 怎么退
+        d = replace(d, action="answer", confidence=sum(p.confidence for p in pair), intents=[p.intent for p in pair])
     if d.action == "handoff":
         return d
     clauses = [without(r, ev.taken_back) for r in ev.clauses]
@@ -168,7 +172,7 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
     if extra and d.action != "answer":  # the whole is unclear but its parts are not
         d, extra = Decision("answer", extra[0].intent, extra[0].confidence, ranking=d.ranking), extra[1:]
     if d.action == "answer":
-        d = replace(d, intents=[str(d.intent)] + [p.intent for p in extra])
+        d = replace(d, intents=(d.intents or [str(d.intent)]) + [p.intent for p in extra if p.intent not in d.intents])
     return d
 
 
@@ -177,6 +181,13 @@ def _to_person(ranking: list[IntentPrediction]) -> Decision:
     best = next(p for p in ranking if p.intent.startswith("human."))
     return Decision("handoff", best.intent, human_mass(ranking), INTENT_REASON.get(best.intent, Reason.OUT_OF_SCOPE),
                     ranking=ranking)
+
+
+def _pair(options: list[IntentPrediction], th: Thresholds) -> list[IntentPrediction]:
+    """The two likeliest entries offered, when they are of one family and together as likely as an answer must be."""
+    families = {p.intent.split(".")[0] for p in options[:2]}
+    return options[:2] if len(options) > 1 and len(families) == 1 and "smalltalk" not in families \
+        and sum(p.confidence for p in options[:2]) >= th.answer else []
 
 
 def _new_aspect(alone: list[IntentPrediction], about: str) -> bool:

@@ -418,3 +418,26 @@ def test_a_later_yes_no_question_of_its_own_that_reads_as_a_persons_goes_to_one(
         != "answer"
     close = [P("human.other", 0.4), P("returns.fee", 0.3), P("returns.how", 0.2)]
     assert decide(Evidence("能上门维修吗", close, alone=close, state=fee, own_question=True), th)[0].action == "suggest"
+
+
+def test_two_entries_of_one_family_likelier_together_than_an_answer_must_be_are_both_answered() -> None:
+    """安全座椅退货要什么条件: returns.how 0.53 and returns.policy 0.3, neither sure alone, together 0.83; a person
+    would answer both (the conditions and how to apply) rather than ask which one was meant."""
+    th = Thresholds(answer=0.75, margin=0.05, suggest=0.6, human=0.5, human_chat=0.5)
+    reading = [P("returns.how", 0.53), P("returns.policy", 0.3), P("returns.fee", 0.08), P("human.other", 0.05)]
+    d, after = decide(Evidence("安全座椅退货要什么条件", reading, alone=reading), th)
+    assert (d.action, d.intent, d.intents) == ("answer", "returns.how", ["returns.how", "returns.policy"])
+    assert d.confidence == 0.53 + 0.3 and after.last_intent == "returns.how" and after.fallbacks == 0
+    # Not together likely enough, two families, or small talk: quick replies, as before.
+    for ranking in ([P("returns.how", 0.45), P("returns.policy", 0.25), P("returns.fee", 0.2)],
+                    [P("returns.how", 0.53), P("shipping.fee", 0.3), P("returns.fee", 0.08)],
+                    [P("smalltalk.thanks", 0.45), P("smalltalk.greeting", 0.35), P("returns.fee", 0.1)]):
+        assert decide(Evidence("x", ranking, alone=ranking), th)[0].action == "suggest", ranking
+    # A lone message (kefu eval) keeps its quick replies; after a handoff the person answers what the bot is unsure of.
+    assert decide(Evidence("x", reading, alone=reading, lone=True), th)[0].action == "suggest"
+    waiting = SessionState(last_intent="human.problem")
+    assert decide(Evidence("x", reading, alone=reading, state=waiting), th)[0].action != "answer"
+    # A second question of the message answered too, each entry once.
+    d, _ = decide(Evidence("x", reading, alone=reading, clauses=[[P("returns.policy", 0.9)], [P("payment.cod", 0.9)]]),
+                  th)
+    assert d.intents == ["returns.how", "returns.policy", "payment.cod"]
