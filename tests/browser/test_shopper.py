@@ -2,7 +2,8 @@
 (1366x768): the place in the queue moves as the shoppers ahead are taken and comes back after a reload,
 what the shopper writes while waiting is acknowledged once, a photo goes from the widget's image button
 to the agent's console (a thumbnail that opens full size), and the agent's joining is told at once by the
-shop's name for her, before she writes a word."""
+shop's name for her, before she writes a word. A message written before the bot's reply comes is sent after it,
+never dropped."""
 
 from __future__ import annotations
 
