@@ -51,6 +51,14 @@ def damaged_photo(path: Path) -> Path:
     return out
 
 
+def open_chat(page: Any, server: Server) -> tuple[Any, Any]:
+    """The shop's page with its chat window open: the widget and its message box."""
+    page.goto(server.url + "/")
+    widget = page.locator("#kefu-widget")
+    widget.get_by_role("button", name="打开在线客服").click()
+    return widget, widget.get_by_role("textbox", name="输入消息")
+
+
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=["phone", "desktop"])
 def test_waiting_shopper_sends_a_photo_and_hears_the_agent_join(named_server: Server, browser: Any,
                                                                  viewport: dict[str, int], tmp_path: Path) -> None:
@@ -60,10 +68,7 @@ def test_waiting_shopper_sends_a_photo_and_hears_the_agent_join(named_server: Se
     shop_ctx = browser.new_context(viewport=viewport, locale="zh-CN", has_touch=phone, is_mobile=phone)
     shop = shop_ctx.new_page()
     shop_watch = Watch(shop)
-    shop.goto(server.url + "/")
-    widget = shop.locator("#kefu-widget")
-    widget.get_by_role("button", name="打开在线客服").click()
-    box = widget.get_by_role("textbox", name="输入消息")
+    widget, box = open_chat(shop, server)
     status = widget.locator(".kefu-status")
     image_button = widget.get_by_role("button", name="发送图片")
     expect(image_button).to_be_hidden()  # nobody to send it to yet
@@ -155,10 +160,7 @@ def test_the_place_after_a_reload_on_a_polling_widget(named_server: Server, brow
     ctx = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
     ctx.add_init_script("delete window.EventSource")
     page = ctx.new_page()
-    page.goto(server.url + "/")
-    widget = page.locator("#kefu-widget")
-    widget.get_by_role("button", name="打开在线客服").click()
-    box = widget.get_by_role("textbox", name="输入消息")
+    widget, box = open_chat(page, server)
     box.fill("转人工")
     box.press("Enter")
     status = widget.locator(".kefu-status")
@@ -189,10 +191,7 @@ def test_a_message_written_before_the_reply_comes_is_sent_after_it(named_server:
             route.continue_()
 
     page.route("**/v1/chat", hold)
-    page.goto(server.url + "/")
-    widget = page.locator("#kefu-widget")
-    widget.get_by_role("button", name="打开在线客服").click()
-    box = widget.get_by_role("textbox", name="输入消息")
+    widget, box = open_chat(page, server)
     box.fill("你们发什么快递")
     box.press("Enter")
     mine = widget.locator(".kefu-shopper")
