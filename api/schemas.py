@@ -56,6 +56,7 @@ class ChatReply(BaseModel):
     handoff: HandoffRef | None
     suggestions: list[Suggestion] = []
     reason: str | None = None
+    intents: list[str] = Field([], description="every entry answered: several questions, or two unsure ones")
     message_id: int
 
     _round = field_validator("confidence")(lambda v: round(v, 4))

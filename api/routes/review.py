@@ -32,7 +32,8 @@ class ReviewMessageOut(BaseModel):
     text: str
     at: str
     source: str = Field(description="low_confidence | out_of_scope | repeated_fallback | requested | complaint | "
-                                    "problem (the model's unsure guess) | clarify | suggest | relabelled")
+                                    "problem (the model's unsure guess) | clarify | suggest | "
+                                    "pair (two entries answered, neither sure alone) | relabelled")
     bot_guess: str | None
     agent_label: str | None = Field(None, description="the agent's label, when it differs from the bot's guess")
 

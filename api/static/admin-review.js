@@ -19,6 +19,7 @@
     problem: ["机器人猜是商品问题（没把握）", "handoff"],
     clarify: ["请顾客换个说法", "turn"],
     suggest: ["给顾客列了几个猜测的问题", "turn"],
+    pair: ["拿不准是哪个问题，两条答案都回了", "turn"],
     relabelled: ["客服改了问题类型", "label"]
   };
 

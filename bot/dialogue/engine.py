@@ -134,7 +134,8 @@ class Bot:
                          intents=[str(d.intent)])
         if d.action == "answer":
             text = "\n".join(self.answer_text(i, norm) for i in d.intents)
-            return Reply("faq", "answer", d.intent, d.confidence, text, ranking=d.ranking, intents=list(d.intents))
+            return Reply("faq", "answer", d.intent, d.confidence, text, reason, ranking=d.ranking,
+                         intents=list(d.intents))
         if d.action == "suggest":
             chips = [{"intent": p.intent, "title": self._titles.get(p.intent, p.intent)} for p in d.suggestions]
             return Reply("faq", "suggest", d.intent, d.confidence, say(self.kb.shop, "suggest"), suggestions=chips,

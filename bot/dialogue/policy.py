@@ -164,7 +164,8 @@ def _decide(ev: Evidence, th: Thresholds) -> Decision:
             and _best_faq(d.ranking) < CLOSING_BELOW:
         return Decision("answer", CLOSING, d.confidence, ranking=d.ranking, intents=[CLOSING])
     if chat and not handed and d.action == "suggest" and (pair := _pair(d.suggestions, th)):  # 退货条件 / 怎么退
-        d = replace(d, action="answer", confidence=sum(p.confidence for p in pair), intents=[p.intent for p in pair])
+        d = replace(d, action="answer", confidence=sum(p.confidence for p in pair), intents=[p.intent for p in pair],
+                    reason=Reason.LOW_CONFIDENCE)  # neither sure alone: the review queue shows it
     if d.action == "handoff":
         return d
     clauses = [without(r, ev.taken_back) for r in ev.clauses]

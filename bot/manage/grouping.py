@@ -39,7 +39,7 @@ class Item:
     id: int
     text: str
     at: dt.datetime
-    source: str  # low_confidence | out_of_scope | repeated_fallback | clarify | suggest | relabelled | ...
+    source: str  # low_confidence | out_of_scope | repeated_fallback | clarify | suggest | pair | relabelled | ...
     bot_guess: str | None
     agent_label: str | None = None
 

@@ -35,8 +35,10 @@ MAX_ITEMS = 2000
 UNSURE_REASONS = ("low_confidence", "out_of_scope", "repeated_fallback")
 # Reasons a rule gives for sure; given by the model alone (no rule fired), and unsure, they are a guess.
 GUESSED_REASONS = ("requested", "complaint", "problem")
-# Bot turns that show it did not know: it asked to rephrase, or offered quick replies.
+# Bot turns that show it did not know: it asked to rephrase, or offered quick replies; and an answer of two
+# entries, neither sure alone (bot.dialogue.policy: 退货条件 / 怎么退), shown as PAIR.
 TURN_ACTIONS = ("clarify", "suggest")
+PAIR = "pair"
 HUMAN_ENTRY = "human.other"  # "always a person": the examples of the catch-all human entry
 Action = Literal["add_examples", "new_entry", "human", "dismiss"]
 ACTIONS: tuple[Action, ...] = ("add_examples", "new_entry", "human", "dismiss")
@@ -95,19 +97,20 @@ def _handoff_source(row: Row[Any], sure: float) -> str | None:
 
 
 def _turn_items(s: Session, limit: int) -> list[Item]:
-    """Shopper messages answered by a request to rephrase or by quick replies: the shopper message
+    """Shopper messages answered by a request to rephrase, by quick replies or by two entries: the shopper message
     just before each such bot message (the newest undecided `limit`)."""
     bot, asked = aliased(Message), aliased(Message)
-    action = bot.extra["action"].as_string()
+    action, reason = bot.extra["action"].as_string(), bot.extra["reason"].as_string()
     before = (select(func.max(asked.id))
               .where(asked.session_id == bot.session_id, asked.role == "shopper", asked.id < bot.id)
               .correlate(bot).scalar_subquery())
+    unsure = or_(action.in_(TURN_ACTIONS), and_(action == "answer", reason == "low_confidence"))
     q = (select(bot.intent, action.label("action"), before.label("shopper"))
-         .where(bot.role == "bot", action.in_(TURN_ACTIONS), ~exists().where(ReviewDecision.message_id == before))
+         .where(bot.role == "bot", unsure, ~exists().where(ReviewDecision.message_id == before))
          .order_by(bot.id.desc()).limit(limit))
     turns = [r for r in s.execute(q) if r.shopper is not None]
     said = {m.id: m for m in s.scalars(select(Message).where(Message.id.in_([r.shopper for r in turns])))}
-    return [Item(m.id, m.text, as_utc(m.created_at), str(r.action), r.intent)
+    return [Item(m.id, m.text, as_utc(m.created_at), PAIR if r.action == "answer" else str(r.action), r.intent)
             for r in turns if (m := said.get(r.shopper)) is not None]
 
 

@@ -96,7 +96,8 @@ class Conversations:
                 return self._hand_off(chat.id, text, out, new)  # ...and it was resolved at once
         state = {"fallbacks": after.fallbacks, "last_intent": after.last_intent}
         fields = {"intent": out.intent, "confidence": out.confidence,
-                  "extra": {"action": out.action, "suggestions": out.suggestions}}
+                  "extra": {"action": out.action, "suggestions": out.suggestions,
+                            **({"reason": out.reason} if out.reason else {})}}
         _, bot_msg = self.store.record_turn(chat.id, text, str(out.reply), state=state, new_session=new, **fields)
         self.events.publish(f"session:{chat.id}", {"type": "message", "message": message_dict(bot_msg)})
         return replace(out, session_id=chat.id, message_id=bot_msg.id)

@@ -427,6 +427,7 @@ def test_two_entries_of_one_family_likelier_together_than_an_answer_must_be_are_
     reading = [P("returns.how", 0.53), P("returns.policy", 0.3), P("returns.fee", 0.08), P("human.other", 0.05)]
     d, after = decide(Evidence("安全座椅退货要什么条件", reading, alone=reading), th)
     assert (d.action, d.intent, d.intents) == ("answer", "returns.how", ["returns.how", "returns.policy"])
+    assert d.reason is Reason.LOW_CONFIDENCE  # neither sure alone: the review queue shows it
     assert d.confidence == 0.53 + 0.3 and after.last_intent == "returns.how" and after.fallbacks == 0
     # Not together likely enough, two families, or small talk: quick replies, as before.
     for ranking in ([P("returns.how", 0.45), P("returns.policy", 0.25), P("returns.fee", 0.2)],

@@ -28,7 +28,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
 WIDGET = "document.querySelector('#kefu-widget').shadowRoot"
-UNSURE = "尺码"  # the bot is unsure: an answer and three chips of what else it could be
+UNSURE = "码"  # the bot is unsure: a line and three chips of what it could be
 
 # WCAG 2's colour arithmetic: relative luminance, contrast ratio, alpha blending, and the colour
 # behind a node (its own and its parents' backgrounds, out of a shadow root to the page's).
