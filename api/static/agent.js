@@ -328,6 +328,11 @@
     ["claimed", "resolved"].forEach(function (type) {
       source.addEventListener(type, function (e) {
         var ev = parse(e.data);
+        // At once, before the list is read again: a shopper's message that follows at once is then
+        // counted for the agent who now has the chat, not for everyone who saw it waiting.
+        if (ev && ev.handoff) handoffs.forEach(function (h) {
+          if (h.id === ev.handoff.id) { h.status = ev.handoff.status; h.agent = ev.handoff.agent; }
+        });
         refresh();
         if (ev && ev.handoff && ev.handoff.id === openId) openHandoff(openId, true);
       });
