@@ -6,11 +6,14 @@ settings a shop with several workers needs), and the chat rate limits lifted; af
 sends POST /v1/chat (a new session a request) at the given connections. The target is a ratio of
 kefu with itself: two workers' throughput at least 1.7 times one worker's, measured back to back in
 one run. wrk, PostgreSQL and Redis share the machine's cores with the workers, as they would on a
-shop's one small machine.
+shop's one small machine. Beside each run, the machine's cores busy (/proc/stat) and the CPU a request
+cost kefu, PostgreSQL, Redis and the rest; from one worker's, the ceiling: the most any number of
+workers could serve with every core busy at that cost a request, over one worker's throughput.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -30,6 +33,9 @@ from bench.common import (
     write_bodies,
 )
 from bench.httpload import UNLIMITED, Bodies, run_wrk
+
+TICK = os.sysconf("SC_CLK_TCK")
+Procs = dict[int, tuple[int, str, float]]  # pid -> (parent, command name, CPU seconds used so far)
 
 TARGET = 1.7  # two workers over one, chat throughput
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -77,6 +83,45 @@ def _wait(proc: subprocess.Popen[bytes], url: str, workers: int, timeout: float 
     raise RuntimeError(f"kefu serve --workers {workers} not answering after {timeout:.0f} s")
 
 
+def _procs() -> Procs:
+    """Every process, from /proc."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                head, _, rest = (d / "stat").read_text().rpartition(")")
+                f = rest.split()
+                out[int(d.name)] = (int(f[1]), head.partition("(")[2], (int(f[11]) + int(f[12])) / TICK)
+            except (OSError, IndexError, ValueError):
+                pass  # gone meanwhile
+    return out
+
+
+def _busy() -> float:
+    """CPU seconds the whole machine has been busy (every core, all but idle and I/O wait)."""
+    f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(f) - f[3] - f[4]) / TICK
+
+
+def _split(before: Procs, after: Procs, root: int) -> dict[str, float]:
+    """CPU seconds between two snapshots, by who used them: kefu (the serve process and its workers),
+    PostgreSQL, Redis (processes that lived through both snapshots)."""
+    kefu, grown = {root}, True
+    while grown:  # the serve process's descendants
+        grown = False
+        for pid, (parent, _, _) in after.items():
+            if parent in kefu and pid not in kefu:
+                kefu.add(pid)
+                grown = True
+    used = {"kefu": 0.0, "postgres": 0.0, "redis": 0.0}
+    for pid, (_, name, cpu) in after.items():
+        group = "kefu" if pid in kefu else "postgres" if name == "postgres" else \
+            "redis" if name.startswith("redis") else None
+        if group:
+            used[group] += cpu - (before[pid][2] if pid in before else 0.0)
+    return used
+
+
 def run_workers(data_dir: Path, model: dict[str, Any], messages: list[str], workdir: Path,
                 connections: int, seconds: float, counts: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
     """Chat throughput of `kefu serve --workers N` for each N of `counts`, back to back, and the ratio of
@@ -91,8 +136,12 @@ def run_workers(data_dir: Path, model: dict[str, Any], messages: list[str], work
         try:
             ready = _wait(proc, base, n)
             run_wrk(base + "/v1/chat", connections, 3, bodies)  # warm-up, not recorded
+            procs, busy = _procs(), _busy()
             row = run_wrk(base + "/v1/chat", connections, seconds, bodies)
-            row.update(workers=n, ready_s=round(ready, 2))
+            used, busy = _split(procs, _procs(), proc.pid), _busy() - busy
+            used["other"] = max(0.0, busy - sum(used.values()))  # wrk, the kernel's loopback, other daemons
+            row.update(workers=n, ready_s=round(ready, 2), cores_busy=round(busy / row["seconds"], 2),
+                       cpu_ms_per_request={k: round(v * 1000 / max(1, row["requests"]), 3) for k, v in used.items()})
             log(f"  workers {n}: {row['rps']} req/s at {connections} connections, p50 {row['p50_ms']} ms, "
                 f"p99 {row['p99_ms']} ms" + (f", errors {row['errors']}" if row["errors"] else ""))
             rows.append(row)
@@ -113,9 +162,16 @@ def targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
     top = max(by_n)
     value = ratio(by_n[top]["rps"], by_n[1]["rps"]) if 1 in by_n and top != 1 else None
     errors = sum(sum(r["errors"].values()) for r in rows)
-    return {f"rps_{top}_workers_over_1": {"value": value, "target": f">= {TARGET:g}",
-                                         "met": value is not None and value >= TARGET},
-            "errors": {"value": errors, "target": "0", "met": errors == 0}}
+    out = {f"rps_{top}_workers_over_1": {"value": value, "target": f">= {TARGET:g}",
+                                        "met": value is not None and value >= TARGET},
+           "errors": {"value": errors, "target": "0", "met": errors == 0}}
+    if 1 in by_n and by_n[1].get("cores_busy"):
+        # At the CPU a request cost the whole machine with one worker (kefu, PostgreSQL, Redis, wrk), every
+        # core busy would serve cores / cores busy times one worker's throughput: what more workers can reach.
+        ceiling = ratio(os.cpu_count() or 1, by_n[1]["cores_busy"])
+        out["ceiling_every_core_busy"] = {"value": ceiling, "target": f">= {TARGET:g}",
+                                          "met": ceiling is not None and ceiling >= TARGET}
+    return out
 
 
 def markdown(wk: dict[str, Any] | None) -> list[str]:
@@ -129,9 +185,15 @@ def markdown(wk: dict[str, Any] | None) -> list[str]:
     lines = ["## Several workers: `kefu serve --workers N` on PostgreSQL and Redis", "",
              f"POST /v1/chat, wrk at {wk['connections']} connections for {wk['seconds']:g} s each, a new session a "
              f"request, on {wk['cores']} cores shared with wrk, PostgreSQL and Redis.", ""]
-    lines += _table(["workers", "req/s", "p50 ms", "p99 ms", "errors", "ready s"],
-                    [[r["workers"], r["rps"], r["p50_ms"], r["p99_ms"], sum(r["errors"].values()) or "", r["ready_s"]]
-                     for r in wk["levels"]])
+    cost = [f"CPU ms a request: {', '.join(f'{k} {v}' for k, v in r['cpu_ms_per_request'].items())}"
+            if r.get("cpu_ms_per_request") else "" for r in wk["levels"]]
+    lines += _table(["workers", "req/s", "p50 ms", "p99 ms", "errors", "ready s", "cores busy", "what a request cost"],
+                    [[r["workers"], r["rps"], r["p50_ms"], r["p99_ms"], sum(r["errors"].values()) or "", r["ready_s"],
+                      r.get("cores_busy", ""), c] for r, c in zip(wk["levels"], cost, strict=True)])
+    lines += ["The machine's cores busy during each run (all processes, from /proc/stat) and the CPU a request cost "
+              "each of kefu's processes, PostgreSQL, Redis and the rest (wrk, the kernel's loopback networking, the "
+              "machine's other daemons): the ceiling is what every core busy at one worker's cost a request would "
+              "serve, over one worker's throughput.", ""]
     lines += _table(["target", "value", "target", "met"],
                     [[k.replace("_", " "), t["value"], t["target"], "yes" if t["met"] else "no"]
                      for k, t in wk["targets"].items()])
