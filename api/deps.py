@@ -26,20 +26,8 @@ TURN_THREADS = 4
 _turns = ThreadPoolExecutor(TURN_THREADS, thread_name_prefix="kefu-turn")
 
 
-def turns_inline(settings: Settings) -> bool:
-    """Whether chat turns run on the event loop itself: for the embedded default (SQLite, no Redis: one
-    process, whose turns never wait on a network nor on another process's writes). A turn holds the GIL
-    most of its time; handing it to a thread makes the loop and the thread take the GIL from each other
-    at every release, across the cores, which cost a third of a served chat's CPU on SQLite. PostgreSQL's
-    and Redis' round trips stay on turn threads, where the loop goes on meanwhile."""
-    return settings.database_url.startswith("sqlite") and not settings.redis_url
-
-
-async def run_turn(request: Request, fn: Callable[[], T]) -> T:
-    """`fn()` on the event loop (turns_inline) or on a turn thread (asyncio's executor: a cheaper
-    hand-off than anyio's thread pool)."""
-    if request.app.state.turns_inline:
-        return fn()
+async def in_turn_thread(fn: Callable[[], T]) -> T:
+    """`fn()` on a turn thread (asyncio's executor: a cheaper hand-off than anyio's thread pool)."""
     return await asyncio.get_running_loop().run_in_executor(_turns, fn)
 
 

@@ -15,7 +15,6 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import errors, logs, metrics, middleware
-from api.deps import turns_inline
 from api.integrations import Outbound
 from api.routes import (
     admin,
@@ -162,7 +161,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                              asyncio.to_thread(store.create_schema))
             _on_sighup(holder)
             app.state.settings = settings
-            app.state.turns_inline = turns_inline(settings)
             app.state.bot = holder
             # the webhook, the robots, Chatwoot (api/integrations.py)
             notifier = app.state.outbound = Outbound(settings)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 
-from api.deps import ConversationsDep, check_session_rate, run_turn
+from api.deps import ConversationsDep, check_session_rate, in_turn_thread
 from api.schemas import (
     SESSION_ID,
     ChatReply,
@@ -41,9 +41,9 @@ async def chat(body: ChatRequest, conv: ConversationsDep, request: Request) -> A
         check_session_rate(request, body.session_id)
         return ChatReply.model_validate(conv.chat(body.session_id, body.message))
 
-    # On the loop, or one hand-off to a thread and back (api.deps.run_turn): a plain `def` route costs
-    # FastAPI three (its dependencies, the route, then the check of its answer).
-    return await run_turn(request, turn)
+    # One hand-off to a thread and back: a plain `def` route costs FastAPI three (its dependencies,
+    # the route, then the check of its answer), and the answer checked here is not checked again.
+    return await in_turn_thread(turn)
 
 
 @router.post("/{session_id}/feedback", response_model=FeedbackOut)

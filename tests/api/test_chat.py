@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -107,34 +104,3 @@ def test_message_of_exactly_1000_characters_is_accepted(client: TestClient) -> N
 def test_openapi_docs_are_served(client: TestClient) -> None:
     assert client.get("/docs").status_code == 200
     assert "/v1/chat" in client.get("/openapi.json").json()["paths"]
-
-
-@pytest.mark.parametrize("redis", [False, True], ids=["alone", "with-redis"])
-def test_a_turn_runs_on_the_event_loop_only_where_it_never_waits_on_a_network(
-        models_dir: Path, db_url: str, redis: bool) -> None:
-    """The embedded default (SQLite, no Redis) answers a chat on the event loop itself, without a thread's
-    hand-off; PostgreSQL's round trips, or Redis' (its rate limits, its events), run on a turn thread, so
-    that the loop serves other requests meanwhile."""
-    settings = make_settings(models_dir, db_url)
-    if redis:
-        settings = settings.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0",
-                                               "redis_prefix": f"t{uuid.uuid4().hex}"})
-    app = create_app(settings)
-    on_loop: list[bool] = []
-    with TestClient(app) as c:
-        conv = app.state.conversations
-        chat = conv.chat
-
-        def watched(*args: Any, **kwargs: Any) -> Any:
-            try:
-                asyncio.get_running_loop()
-                on_loop.append(True)
-            except RuntimeError:  # no loop in this thread: a turn thread
-                on_loop.append(False)
-            return chat(*args, **kwargs)
-
-        conv.chat = watched
-        r = c.post("/v1/chat", json={"message": "什么时候发货"})
-        assert r.status_code == 200 and r.json()["intent"] == "shipping.when"
-    inline = db_url.startswith("sqlite") and not redis
-    assert on_loop == [inline]
