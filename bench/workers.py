@@ -98,14 +98,15 @@ def _procs() -> Procs:
 
 
 def _busy() -> float:
-    """CPU seconds the whole machine has been busy (every core, all but idle and I/O wait)."""
-    f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(f) - f[3] - f[4]) / TICK
+    """CPU seconds the whole machine has been busy, every core: user, nice, system, irq and softirq (not idle,
+    I/O wait, the hypervisor's steal, nor guest time, which user already counts)."""
+    f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
+    return (f[0] + f[1] + f[2] + f[5] + f[6]) / TICK
 
 
 def _split(before: Procs, after: Procs, root: int) -> dict[str, float]:
     """CPU seconds between two snapshots, by who used them: kefu (the serve process and its workers),
-    PostgreSQL, Redis (processes that lived through both snapshots)."""
+    PostgreSQL, Redis (a process started meanwhile counts from zero; one that ended meanwhile is missed)."""
     kefu, grown = {root}, True
     while grown:  # the serve process's descendants
         grown = False
