@@ -108,6 +108,33 @@ def proc_memory_kb(pid: int) -> dict[str, int]:
     return out
 
 
+Procs = dict[int, tuple[int, str, float]]  # pid -> (parent pid, command name, CPU seconds used so far)
+
+
+def _proc_stat(pid: int | str) -> tuple[int, str, float]:
+    """A process's parent, command name and CPU time (user and system, all threads), from /proc."""
+    head, _, rest = Path(f"/proc/{pid}/stat").read_text().rpartition(")")
+    f = rest.split()
+    return int(f[1]), head.partition("(")[2], (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used (user and system, all its threads)."""
+    return _proc_stat(pid)[2]
+
+
+def processes() -> Procs:
+    """Every process, from /proc (one that ends while they are read is left out)."""
+    out: Procs = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                out[int(d.name)] = _proc_stat(d.name)
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

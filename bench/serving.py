@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Server, clean_env, log, ratio, write_bodies
+from bench.common import ROOT, Server, clean_env, log, proc_cpu_seconds, ratio, write_bodies
 from bench.httpload import Bodies, run_wrk, server_env
 from bench.load import checkout
 
@@ -166,10 +166,7 @@ def start_times(data_dir: Path, model: dict[str, Any], workdir: Path, codes: dic
 def _cpu_seconds(pid: int) -> float:
     """The CPU time (user and system, all threads) a process has used: on a shared machine a start's wall
     time stretches with the others' load, its CPU time much less."""
-    import os
-
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
+    return round(proc_cpu_seconds(pid), 2)
 
 
 def run_serving(data_dir: Path, model: dict[str, Any], messages: list[str], workdir: Path,

@@ -40,6 +40,7 @@ from bench.common import (
     log,
     machine_info,
     pg_available,
+    processes,
     summarize_ms,
     train_model,
 )
@@ -289,18 +290,7 @@ async def drive(url: str, port: int, args: argparse.Namespace, texts: tuple[list
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process and its live children (uvicorn's workers), from /proc."""
-    import os
-
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(stat.parent.name) == pid or int(fields[1]) == pid:  # fields[1] is the parent pid
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    return sum(cpu for p, (parent, _, cpu) in processes().items() if pid in (p, parent))
 
 
 def count_db(url: str) -> dict[str, Any]:

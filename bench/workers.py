@@ -22,6 +22,7 @@ from typing import Any
 
 from bench.common import (
     ROOT,
+    Procs,
     clean_env,
     distinct_variants,
     drop_pg_schema,
@@ -29,13 +30,11 @@ from bench.common import (
     fresh_pg_schema,
     log,
     machine_info,
+    processes,
     ratio,
     write_bodies,
 )
 from bench.httpload import UNLIMITED, Bodies, run_wrk
-
-TICK = os.sysconf("SC_CLK_TCK")
-Procs = dict[int, tuple[int, str, float]]  # pid -> (parent, command name, CPU seconds used so far)
 
 TARGET = 1.7  # two workers over one, chat throughput
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -83,25 +82,11 @@ def _wait(proc: subprocess.Popen[bytes], url: str, workers: int, timeout: float 
     raise RuntimeError(f"kefu serve --workers {workers} not answering after {timeout:.0f} s")
 
 
-def _procs() -> Procs:
-    """Every process, from /proc."""
-    out = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                head, _, rest = (d / "stat").read_text().rpartition(")")
-                f = rest.split()
-                out[int(d.name)] = (int(f[1]), head.partition("(")[2], (int(f[11]) + int(f[12])) / TICK)
-            except (OSError, IndexError, ValueError):
-                pass  # gone meanwhile
-    return out
-
-
 def _busy() -> float:
     """CPU seconds the whole machine has been busy, every core: user, nice, system, irq and softirq (not idle,
     I/O wait, the hypervisor's steal, nor guest time, which user already counts)."""
     f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:8]]
-    return (f[0] + f[1] + f[2] + f[5] + f[6]) / TICK
+    return (f[0] + f[1] + f[2] + f[5] + f[6]) / os.sysconf("SC_CLK_TCK")
 
 
 def _split(before: Procs, after: Procs, root: int) -> dict[str, float]:
@@ -137,9 +122,9 @@ def run_workers(data_dir: Path, model: dict[str, Any], messages: list[str], work
         try:
             ready = _wait(proc, base, n)
             run_wrk(base + "/v1/chat", connections, 3, bodies)  # warm-up, not recorded
-            procs, busy = _procs(), _busy()
+            procs, busy = processes(), _busy()
             row = run_wrk(base + "/v1/chat", connections, seconds, bodies)
-            used, busy = _split(procs, _procs(), proc.pid), _busy() - busy
+            used, busy = _split(procs, processes(), proc.pid), _busy() - busy
             used["other"] = max(0.0, busy - sum(used.values()))  # wrk, the kernel's loopback, other daemons
             row.update(workers=n, ready_s=round(ready, 2), cores_busy=round(busy / row["seconds"], 2),
                        cpu_ms_per_request={k: round(v * 1000 / max(1, row["requests"]), 3) for k, v in used.items()})
