@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from bot.dialogue import rules
 from bot.dialogue.engine import Bot
+from bot.dialogue.results import Reason
 from bot.errors import ConflictError, InvalidInputError, KefuError, NotFoundError
 from bot.language.normalize import normalize
 from bot.manage.entries import MAX_EXAMPLE_CHARS
@@ -104,7 +105,7 @@ def _turn_items(s: Session, limit: int) -> list[Item]:
     before = (select(func.max(asked.id))
               .where(asked.session_id == bot.session_id, asked.role == "shopper", asked.id < bot.id)
               .correlate(bot).scalar_subquery())
-    unsure = or_(action.in_(TURN_ACTIONS), and_(action == "answer", reason == "low_confidence"))
+    unsure = or_(action.in_(TURN_ACTIONS), and_(action == "answer", reason == Reason.LOW_CONFIDENCE.value))
     q = (select(bot.intent, action.label("action"), before.label("shopper"))
          .where(bot.role == "bot", unsure, ~exists().where(ReviewDecision.message_id == before))
          .order_by(bot.id.desc()).limit(limit))
