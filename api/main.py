@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager, contextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import errors, logs, metrics, middleware
+from api import errors, logs, metrics, middleware, server
 from api.integrations import Outbound
 from api.routes import (
     admin,
@@ -181,6 +181,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # out of the collector's sight, so that full collections stop scanning them mid-request.
             gc.collect()
             gc.freeze()
+            if settings.pin_core and (core := server.pin_to_one_core()) is not None:
+                log.info("serving on core %d (KEFU_PIN_CORE=false leaves it to the kernel)", core)
         yield
         follower.cancel()
         sweeper.cancel()

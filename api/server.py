@@ -8,12 +8,15 @@
   api.middleware.BodyLimitMiddleware answers a late body with a 408 first.
 - Several workers count their metrics in files of one folder, which a scrape of any of them adds
   up (prometheus_client's multiprocess mode, api/metrics.py): `share_metrics`.
+- A lone server process keeps its threads on one core (`pin_to_one_core`, KEFU_PIN_CORE).
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
+import multiprocessing
 import os
 import shutil
 import tempfile
@@ -38,6 +41,32 @@ def share_metrics(workers: int) -> None:
         folder = tempfile.mkdtemp(prefix="kefu-metrics-")
         os.environ[METRICS_DIR] = folder
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
+
+
+def pin_to_one_core() -> int | None:
+    """Hold this process's threads to the core it runs on; that core, or None when left as it was.
+
+    A chat turn runs on a thread of its own while the event loop goes on reading sockets, and the two
+    hand Python's GIL to each other at every release. Spread over two cores, each hand-off wakes the
+    other core and waits for it; on one core it is a plain switch. Measured on a 2-core machine
+    (README, Performance): the server's CPU a chat 0.76-0.81 of what it was, with the embedder's
+    batching of concurrent turns kept. Only a lone process is held: uvicorn's workers (children of
+    its supervisor) are left to the kernel, as is a machine or container of one core. Threads started
+    later (the turn threads) inherit it; a training run started from the console widens it again
+    (training/job.py)."""
+    if not hasattr(os, "sched_setaffinity") or multiprocessing.parent_process() is not None:
+        return None
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        return None
+    with open("/proc/self/stat", encoding="ascii") as f:  # field 39, "processor": the core it last ran on
+        core = int(f.read().rpartition(")")[2].split()[36])
+    if core not in allowed:
+        core = max(allowed)
+    for task in os.listdir("/proc/self/task"):  # every thread, not just the calling one
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(task), {core})
+    return core
 
 
 def cli_args() -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from tests.server import drop_pg_schema, fresh_pg_schema, pg_available
 from training.train import train
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tests run the app in this process too (TestClient): a lone server holds its threads to one core
+# (api/server.py: pin_to_one_core), and this process, with every server it then starts, would stay
+# there. The servers the tests start as processes are given their own settings (without KEFU_*).
+os.environ["KEFU_PIN_CORE"] = "false"
 DATA = ROOT / "data" / "faq"
 # Held-out shopper messages, never trained on: set1 (written first, since used for error analysis)
 # and set2 (written later by people who saw neither data/faq nor set1).

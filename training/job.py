@@ -7,10 +7,14 @@ state file tells the console how far it got, then the new version, its report, a
 verdict: the held-out figures of the new model beside those of the model in service, and whether it
 is not worse. A run that fails
 says why and changes nothing (a half-written model folder is not made current, and is removed).
+It runs on every core it may: the server that started it may hold its own threads to one
+(api/server.py: pin_to_one_core), which a child inherits.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import tempfile
 import traceback
@@ -31,6 +35,7 @@ def run_job(state_file: Path, settings: Settings) -> int:
     def stage(name: str, done: float) -> None:
         update_state(state_file, stage=name, progress=round(done, 2))
 
+    every_core()
     before = set(_versions(settings.models_dir))
     snapshot = tempfile.TemporaryDirectory(prefix="kefu-train-data-")
     data = Path(snapshot.name) / "faq"
@@ -59,6 +64,12 @@ def run_job(state_file: Path, settings: Settings) -> int:
                  gate=gate(target, passed),
                  report=report.read_text(encoding="utf-8") if report.is_file() else None)
     return 0
+
+
+def every_core() -> None:
+    """Let this process run on every core the machine allows it (the kernel keeps to the cgroup's)."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
 
 
 def gate(target: Path, passed: bool) -> dict[str, Any]:

@@ -4,6 +4,7 @@ its verdict in its state file; a run that fails says why and changes nothing."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -54,3 +55,18 @@ def test_a_failed_run_says_why_and_changes_nothing(models_dir: Path, tmp_path: P
     out = json.loads(state.read_text(encoding="utf-8"))
     assert out["status"] == "failed" and str(data / "broken.yml") in out["error"]
     assert sorted(p.name for p in models.iterdir()) == before
+
+
+def test_a_run_is_not_held_to_the_core_of_the_server_that_started_it(models_dir: Path, tmp_path: Path) -> None:
+    """A lone server holds its threads to one core (api/server.py: pin_to_one_core) and the run, its
+    child, inherits that: the run takes every core back (a failing run, for speed: it is the first step)."""
+    everything = os.sched_getaffinity(0)
+    data = tmp_path / "faq"
+    shutil.copytree(DATA, data)
+    (data / "broken.yml").write_text("- intent: size.chart\n  examples: [unclosed\n", encoding="utf-8")
+    os.sched_setaffinity(0, {min(everything)})
+    try:
+        run_job(_state(tmp_path), Settings(data_dir=data, models_dir=models_dir, embedder="none"))
+        assert os.sched_getaffinity(0) == everything
+    finally:
+        os.sched_setaffinity(0, everything)

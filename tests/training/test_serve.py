@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bot.language import artefacts
 from tests.conftest import DATA
@@ -81,3 +82,41 @@ def test_the_first_kefu_serve_says_while_it_trains_the_default_model(tmp_path: P
     # ...and within the longest stage, fold by fold: its start, then each of the three folds done
     folds = [int(line.split("training ")[1].split("%")[0]) for line in lines if "(cross-validation," in line]
     assert len(folds) == 1 + meta["folds"] and folds == sorted(set(folds))
+
+
+def threads_cores(pid: int) -> list[set[int]]:
+    """The cores each thread of process `pid` may run on."""
+    return [os.sched_getaffinity(int(task)) for task in os.listdir(f"/proc/{pid}/task")]
+
+
+def test_a_lone_kefu_serve_holds_its_threads_to_one_core_unless_told_not_to(models_dir: Path, tmp_path: Path) -> None:
+    """api/server.py: pin_to_one_core. Every thread of the server, the turn threads started after it
+    too, on the one core; KEFU_PIN_CORE=false leaves them on every core the process had."""
+    cores = os.sched_getaffinity(0)
+    if len(cores) < 2:
+        pytest.skip("one core: nothing to hold the server to")
+    for pin, env in ((True, {}), (False, {"KEFU_PIN_CORE": "false"})):
+        port = free_port()
+        proc = subprocess.Popen([str(KEFU), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
+                                env=_env(models_dir, tmp_path / f"kefu-{pin}.db", **env), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                assert proc.poll() is None and time.monotonic() < deadline
+                try:
+                    reply = httpx.post(f"http://127.0.0.1:{port}/v1/chat", json={"message": "运费多少"}, timeout=5)
+                    if reply.is_success:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            threads = threads_cores(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(15)
+        assert len(threads) > 2  # the event loop's, the turns' and the store's threads
+        if pin:
+            assert len({frozenset(c) for c in threads}) == 1 and len(threads[0]) == 1, threads
+            assert threads[0] <= cores
+        else:
+            assert all(c == cores for c in threads), threads
