@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(16_384, ge=1024)
     max_admin_body_bytes: int = Field(1_048_576, ge=1024)  # the manager's routes (/v1/admin/): a whole entry
     max_image_bytes: int = Field(5_242_880, ge=1024)  # a picture a shopper sends (POST /v1/chat/{id}/images)
-    pin_core: bool = True  # a lone server process keeps its threads on one core (api/server.py: pin_to_one_core)
+    pin_core: bool = True  # a server process, each worker, keeps its threads on one core (api/server.py)
     request_timeout: float = Field(15.0, gt=0)  # seconds for a request's headers, and for its body, to arrive
     trusted_proxies: str = ""  # proxies whose X-Forwarded-For is believed: IPs or networks, comma-separated
     public_url: str = ""  # where agents reach kefu (links in webhooks); default http://host:port
