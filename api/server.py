@@ -8,7 +8,7 @@
   api.middleware.BodyLimitMiddleware answers a late body with a 408 first.
 - Several workers count their metrics in files of one folder, which a scrape of any of them adds
   up (prometheus_client's multiprocess mode, api/metrics.py): `share_metrics`.
-- A server process keeps its threads on one core, each worker its own (`pin_to_one_core`, KEFU_PIN_CORE).
+- Each server process keeps its threads on a core of its own (`pin_to_one_core`, KEFU_PIN_CORE).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import multiprocessing
 import os
 import shutil
 import socket
@@ -44,33 +43,31 @@ def share_metrics(workers: int) -> None:
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 
-_CLAIMS: list[socket.socket] = []  # the cores this worker holds against its siblings, for its lifetime
+CLAIM = "kefu-core"  # the abstract socket names by which kefu's processes hold their cores: kefu-core-0, ...
+_CLAIMS: list[socket.socket] = []  # this process's, for its lifetime
 
 
 def pin_to_one_core() -> int | None:
-    """Hold this process's threads to one core; that core, or None when left as it was.
+    """Hold this process's threads to one core no other kefu process holds; that core, or None when
+    left as it was.
 
     A chat turn runs on a thread of its own while the event loop goes on reading sockets, and the two
     hand Python's GIL to each other at every release. Spread over two cores, each hand-off wakes the
     other core and waits for it; on one core it is a plain switch. Measured on a 2-core machine
     (README, Performance): the server's CPU a chat 0.8 of what it was, with the embedder's batching of
-    concurrent turns kept. A lone process takes the core it runs on; each of uvicorn's workers (children
-    of its supervisor) the first core none of its siblings holds, and none when there are more workers
-    than cores; a machine or container of one core is left alone. Threads started later (the turn
-    threads) inherit it; a training run started from the console widens it again (training/job.py)."""
+    concurrent turns kept. The core the process runs on is taken if free, else the first free one;
+    uvicorn's workers, or servers started side by side, each get their own, and a process finding every
+    core held (more processes than cores), or a machine or container of one core, is left alone. Threads
+    started later (the turn threads) inherit it; a training run started from the console widens it again
+    (training/job.py)."""
     if not hasattr(os, "sched_setaffinity"):
         return None
     allowed = os.sched_getaffinity(0)
     if len(allowed) < 2:
         return None
-    supervisor = multiprocessing.parent_process()
-    if supervisor is None:
-        with open("/proc/self/stat", encoding="ascii") as f:  # field 39, "processor": the core it last ran on
-            core: int | None = int(f.read().rpartition(")")[2].split()[36])
-        if core not in allowed:
-            core = max(allowed)
-    else:
-        core = _claim(sorted(allowed), f"kefu-{supervisor.pid}-core")
+    with open("/proc/self/stat", encoding="ascii") as f:  # field 39, "processor": the core it last ran on
+        here = int(f.read().rpartition(")")[2].split()[36])
+    core = _claim(sorted(allowed, key=lambda c: (c != here, c)))
     if core is None:
         return None
     for task in os.listdir("/proc/self/task"):  # every thread, not just the calling one
@@ -79,13 +76,13 @@ def pin_to_one_core() -> int | None:
     return core
 
 
-def _claim(cores: list[int], name: str) -> int | None:
-    """The first of `cores` no other process holds under `name`: an abstract Unix socket bound for each,
-    which the kernel frees when the process ends (a worker uvicorn restarts finds its core free again)."""
+def _claim(cores: list[int]) -> int | None:
+    """The first of `cores` no other process holds: an abstract Unix socket bound for each, which the kernel
+    frees when the process ends (a worker uvicorn restarts finds its core free again). No file is left."""
     for core in cores:
         claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            claim.bind(f"\0{name}-{core}")
+            claim.bind(f"\0{CLAIM}-{core}")
         except OSError:
             claim.close()
             continue

@@ -89,19 +89,24 @@ def threads_cores(pid: int) -> list[set[int]]:
     return [os.sched_getaffinity(int(task)) for task in os.listdir(f"/proc/{pid}/task")]
 
 
-def test_a_lone_kefu_serve_holds_its_threads_to_one_core_unless_told_not_to(models_dir: Path, tmp_path: Path) -> None:
-    """api/server.py: pin_to_one_core. Every thread of the server, the turn threads started after it
-    too, on the one core; KEFU_PIN_CORE=false leaves them on every core the process had."""
+def test_kefu_serve_holds_its_threads_to_a_core_of_its_own_unless_told_not_to(models_dir: Path,
+                                                                              tmp_path: Path) -> None:
+    """api/server.py: pin_to_one_core. Two servers side by side (`kefu serve --port 8001 & kefu serve --port
+    8002`, as the README shows): every thread of each, the turn threads started later too, on one core, not
+    the same one; KEFU_PIN_CORE=false leaves a third on every core the process had."""
     cores = os.sched_getaffinity(0)
     if len(cores) < 2:
-        pytest.skip("one core: nothing to hold the server to")
-    for pin, env in ((True, {}), (False, {"KEFU_PIN_CORE": "false"})):
+        pytest.skip("one core: nothing to hold a server to")
+    servers = []
+    for name, env in (("a", {}), ("b", {}), ("free", {"KEFU_PIN_CORE": "false"})):
         port = free_port()
-        proc = subprocess.Popen([str(KEFU), "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=ROOT,
-                                env=_env(models_dir, tmp_path / f"kefu-{pin}.db", **env), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 120
+        servers.append((port, subprocess.Popen([str(KEFU), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                                               cwd=ROOT, env=_env(models_dir, tmp_path / f"{name}.db", **env),
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+    try:
+        held = []
+        for port, proc in servers:
+            deadline = time.monotonic() + 180
             while True:
                 assert proc.poll() is None and time.monotonic() < deadline
                 try:
@@ -110,13 +115,16 @@ def test_a_lone_kefu_serve_holds_its_threads_to_one_core_unless_told_not_to(mode
                         break
                 except httpx.HTTPError:
                     time.sleep(0.2)
-            threads = threads_cores(proc.pid)
-        finally:
+            held.append(threads_cores(proc.pid))
+    finally:
+        for _, proc in servers:
             proc.terminate()
+        for _, proc in servers:
             proc.wait(15)
-        assert len(threads) > 2  # the event loop's, the turns' and the store's threads
-        if pin:
-            assert len({frozenset(c) for c in threads}) == 1 and len(threads[0]) == 1, threads
-            assert threads[0] <= cores
-        else:
-            assert all(c == cores for c in threads), threads
+    a, b, free = held
+    assert len(a) > 2 and len(b) > 2  # the event loop's, the turns' and the store's threads
+    for threads in (a, b):
+        assert len({frozenset(c) for c in threads}) == 1 and len(threads[0]) == 1, threads
+        assert threads[0] <= cores
+    assert a[0] != b[0]
+    assert all(c == cores for c in free), free
